@@ -1,0 +1,223 @@
+"""The ``genomeflow`` command line: one parser, one subcommand per stage.
+
+Each subcommand's flags are generated from its stage config dataclass (genomeflow.config);
+the handler builds the config (defaults < ``--config`` file < flags), calls one library
+function and prints a short report. User errors become one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import logging
+import sys
+import traceback
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from genomeflow import __version__
+from genomeflow.config import StageConfig, SyntheticConfig, ValidateConfig, read_settings_file
+from genomeflow.errors import GenomeflowError
+
+log = logging.getLogger("genomeflow")
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(rest) == 1:
+            return rest[0]
+    return annotation
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
+    """Add one argument per field of a config dataclass, help text showing its default.
+
+    Options the user does not give are left out of the namespace (argparse.SUPPRESS), so a
+    ``--config`` file can supply them.
+    """
+    hints = typing.get_type_hints(config_class)
+    for item in dataclasses.fields(config_class):
+        annotation = _unwrap_optional(hints[item.name])
+        required = (
+            item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
+        )
+        default = (
+            item.default_factory()
+            if item.default_factory is not dataclasses.MISSING
+            else item.default
+        )
+        text = item.metadata["help"]
+        if not required:
+            shown = default.value if isinstance(default, enum.Enum) else default
+            text += (
+                f" (default: {'detect' if shown is None and item.name == 'alphabet' else shown})"
+            )
+        else:
+            text += " (required)"
+        kwargs: dict[str, Any] = {"help": text, "default": argparse.SUPPRESS}
+        origin = typing.get_origin(annotation)
+        if annotation is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif origin is list:
+            kwargs["nargs"] = "*" if item.metadata["positional"] else "+"
+            kwargs["type"] = typing.get_args(annotation)[0]
+        elif origin is typing.Literal:
+            kwargs["choices"] = list(typing.get_args(annotation))
+        elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+            kwargs["choices"] = [member.value for member in annotation]
+        else:
+            kwargs["type"] = annotation
+        if item.metadata["positional"]:
+            parser.add_argument(item.name, metavar=item.name.upper(), **kwargs)
+        else:
+            flags = [item.metadata["short"], _flag(item.name)]
+            parser.add_argument(*filter(None, flags), dest=item.name, **kwargs)
+
+
+def config_from_args(config_class: type[StageConfig], args: argparse.Namespace) -> Any:
+    """Merge dataclass defaults < ``--config`` file < flags given, and build the config."""
+    names = {item.name for item in dataclasses.fields(config_class)}  # type: ignore[arg-type]
+    given = {name: value for name, value in vars(args).items() if name in names}
+    if given.get("inputs") == []:  # an empty positional list means "not given"
+        given.pop("inputs")
+    if args.config:
+        return config_class.from_mapping(
+            {**read_settings_file(args.config), **given}, source=args.config
+        )
+    return config_class.from_mapping(given, source="command line")
+
+
+# --- handlers: build the config, call one library function, report -------------------------
+
+
+def run_validate(config: ValidateConfig) -> int:
+    from genomeflow.config import write_json
+    from genomeflow.io.summary import summarise_file
+
+    summaries = [
+        summarise_file(path, config.alphabet, config.allow_duplicate_ids) for path in config.inputs
+    ]
+    columns = ["records", "residues", "min_length", "median_length", "max_length", "n50"]
+    header = ["file", "alphabet", *columns, "gc_%", "ambiguous_%", "lowercase_%"]
+    rows = [
+        [
+            s.path,
+            s.alphabet,
+            *(f"{getattr(s, c):g}" for c in columns),
+            "-" if s.gc_percent is None else f"{s.gc_percent:.2f}",
+            f"{s.ambiguous_percent:.3f}",
+            f"{s.lowercase_percent:.3f}",
+        ]
+        for s in summaries
+    ]
+    print_table(header, rows)
+    if config.json:
+        write_json(config.json, [s.to_dict() for s in summaries])
+        print(f"summary written to {config.json}")
+    return 0
+
+
+def run_synthetic(config: SyntheticConfig) -> int:
+    from genomeflow.synthetic import make_controls
+
+    summary = make_controls(config)
+    print(
+        f"wrote {summary.controls} controls ({summary.residues:,} residues) of "
+        f"{summary.inputs} sequences to {summary.output}"
+    )
+    return 0
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Print rows as aligned columns (numbers right-aligned)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in [header, *rows]:
+        cells = [
+            f"{cell:<{width}}" if index < 2 else f"{cell:>{width}}"
+            for index, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
+
+
+COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], int], str]] = {
+    "validate": (
+        ValidateConfig,
+        run_validate,
+        "check FASTA/FASTQ files (format, alphabet, ids) and summarise them",
+    ),
+    "synthetic": (
+        SyntheticConfig,
+        run_synthetic,
+        "write control sequences (k-let shuffles, Markov samples, block bootstraps)",
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: global options and one subparser per command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log debug messages and show tracebacks of errors",
+    )
+    parser = argparse.ArgumentParser(
+        prog="genomeflow",
+        description="Labelled biological sequences in; trained, evaluated, explained and "
+        "registered classifiers out.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"genomeflow {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (config_class, _, summary) in COMMANDS.items():
+        sub = commands.add_parser(
+            name, help=summary, description=summary[0].upper() + summary[1:] + ".", parents=[common]
+        )
+        sub.add_argument(
+            "--config",
+            metavar="FILE",
+            help="YAML/JSON file of settings; flags given on the command line win (default: none)",
+        )
+        add_config_arguments(sub, config_class)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 user error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s",
+    )
+    config_class, handler, _ = COMMANDS[args.command]
+    try:
+        return handler(config_from_args(config_class, args))
+    except GenomeflowError as error:
+        if verbose:
+            traceback.print_exc()
+        message = " ".join(str(error).split())
+        print(f"genomeflow: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("genomeflow: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

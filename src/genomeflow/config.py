@@ -1,0 +1,185 @@
+"""Stage configurations: one dataclass per stage, loadable from YAML/JSON, validated on creation.
+
+The CLI flags (and later the pipeline component parameters) are generated from these classes, so
+a setting has one name, one default and one help text everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from genomeflow.errors import ConfigError
+from genomeflow.sequence.alphabet import Alphabet
+
+C = TypeVar("C", bound="StageConfig")
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    positional: bool = False,
+    short: str | None = None,
+    shown: str | None = None,
+) -> Any:
+    """A config field with its help text.
+
+    Args:
+        default: the default value; none makes the setting required.
+        help: what the setting does, with its unit.
+        positional: a positional CLI argument rather than a flag.
+        short: a one-letter CLI flag besides the long one (e.g. ``-o``).
+        shown: how to show the default in help, when the value itself would mislead.
+    """
+    metadata = {"help": help, "positional": positional, "short": short, "shown": shown}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+class StageConfig:
+    """Loading and export shared by every stage configuration dataclass."""
+
+    @classmethod
+    def from_mapping(cls: type[C], values: Mapping[str, Any], source: str = "settings") -> C:
+        """Build the config from a mapping; unknown or missing keys are errors naming ``source``."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown setting(s) {', '.join(unknown)}; "
+                f"valid settings: {', '.join(sorted(names))}"
+            )
+        missing = [
+            f.name
+            for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+            and f.name not in values
+        ]
+        if missing:
+            raise ConfigError(f"{source}: missing required setting(s) {', '.join(missing)}")
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls: type[C], path: str | Path, overrides: Mapping[str, Any] = ()) -> C:
+        """Load the config from a YAML or JSON file; ``overrides`` win over the file."""
+        return cls.from_mapping({**read_settings_file(path), **dict(overrides)}, str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (enums as their values)."""
+        return {
+            name: value.value if isinstance(value, enum.Enum) else value
+            for name, value in dataclasses.asdict(self).items()  # type: ignore[call-overload]
+        }
+
+
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (or JSON, which is YAML too) mapping of settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such settings file; check the path")
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML/JSON{line}; fix the syntax") from error
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"{path}: must hold a mapping of setting: value, not {type(values).__name__}"
+        )
+    return values
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _alphabet_or_none(value: Alphabet | str | None) -> Alphabet | None:
+    return None if value in (None, "", "auto") else Alphabet.parse(value)
+
+
+ControlMethod = Literal["shuffle", "markov", "bootstrap"]
+
+
+@dataclass
+class SyntheticConfig(StageConfig):
+    """Settings of ``genomeflow synthetic``: control sequences made from input sequences."""
+
+    inputs: list[str] = option(
+        help="FASTA/FASTQ files (plain or .gz) to make controls from", positional=True
+    )
+    output: str = option(help="output FASTA file; gzip-compressed if it ends in .gz", short="-o")
+    method: ControlMethod = option(
+        "shuffle",
+        help="shuffle: exact k-let shuffle keeping every k-mer count; markov: sample an order-m "
+        "Markov chain fitted to each sequence; bootstrap: concatenate randomly placed blocks",
+    )
+    k: int = option(2, help="k-mer size a shuffle keeps (1 = residue composition only)", short="-k")
+    order: int = option(1, help="Markov chain order m (context length) for --method markov")
+    block: int = option(10, help="block length in residues for --method bootstrap")
+    per_sequence: int = option(1, help="controls made from each input sequence")
+    seed: int = option(42, help="random seed; the same seed and inputs give the same controls")
+    reverse_complement: bool = option(
+        False, help="also write the reverse complement of every control (DNA/RNA only)"
+    )
+    alphabet: Alphabet | None = option(
+        None,
+        help="dna, rna or protein; detected from the first records when not given",
+        shown="detect",
+    )
+    allow_duplicate_ids: bool = option(False, help="accept input records that repeat an id")
+
+    def __post_init__(self) -> None:
+        _require(bool(self.inputs), "give at least one input FASTA/FASTQ file")
+        _require(bool(self.output), "give an output file (--output controls.fasta)")
+        _require(
+            self.method in ("shuffle", "markov", "bootstrap"),
+            f"unknown control method {self.method!r}: choose shuffle, markov or bootstrap",
+        )
+        _require(self.k >= 1, f"--k must be at least 1, got {self.k}")
+        _require(self.order >= 0, f"--order must be 0 or more, got {self.order}")
+        _require(self.block >= 1, f"--block must be at least 1, got {self.block}")
+        _require(
+            self.per_sequence >= 1, f"--per-sequence must be at least 1, got {self.per_sequence}"
+        )
+        self.alphabet = _alphabet_or_none(self.alphabet)
+
+
+@dataclass
+class ValidateConfig(StageConfig):
+    """Settings of ``genomeflow validate``: check sequence files and summarise them."""
+
+    inputs: list[str] = option(help="FASTA/FASTQ files (plain or .gz) to check", positional=True)
+    alphabet: Alphabet | None = option(
+        None,
+        help="dna, rna or protein; detected from the first records when not given",
+        shown="detect",
+    )
+    allow_duplicate_ids: bool = option(False, help="accept records that repeat an id")
+    json: str | None = option(None, help="also write the summary to this JSON file")
+
+    def __post_init__(self) -> None:
+        _require(bool(self.inputs), "give at least one FASTA/FASTQ file to validate")
+        self.alphabet = _alphabet_or_none(self.alphabet)
+
+
+def write_json(path: str | Path, payload: Any) -> None:
+    """Write JSON atomically (see genomeflow.storage)."""
+    from genomeflow.storage import open_text_output
+
+    with open_text_output(path) as handle:
+        json.dump(payload, handle, indent=2, sort_keys=False)
+        handle.write("\n")

@@ -1,0 +1,22 @@
+"""Exceptions for problems the user can fix.
+
+Anything raised as a :class:`GenomeflowError` is the user's to fix (a path, a record, a value):
+the CLI prints its message as one line and exits with code 2. Every other exception is a bug and
+keeps its traceback.
+"""
+
+
+class GenomeflowError(Exception):
+    """A problem with the user's input or settings; the message says what and how to fix it."""
+
+
+class InputError(GenomeflowError):
+    """An input file or record is missing, unreadable or invalid."""
+
+
+class ConfigError(GenomeflowError):
+    """A setting has a value that cannot work."""
+
+
+class AlphabetError(InputError):
+    """A sequence holds a character outside its alphabet, or an operation does not fit it."""

@@ -1,0 +1,265 @@
+"""Streaming, validated FASTA/FASTQ reading (plain or gzip) through Biopython.
+
+Records are parsed one at a time, so memory stays flat whatever the file size; the only thing
+that grows with the number of records is the set of ids kept to catch duplicates (about 100
+bytes a record; ``allow_duplicate_ids=True`` turns it off).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from itertools import chain
+from pathlib import Path
+from typing import TextIO
+
+from Bio.SeqIO.FastaIO import SimpleFastaParser
+from Bio.SeqIO.QualityIO import FastqGeneralIterator
+
+from genomeflow.errors import AlphabetError, InputError
+from genomeflow.io.files import open_input
+from genomeflow.sequence.alphabet import Alphabet, describe_char, detect_alphabet
+
+# Residues read from the start of a file to detect its alphabet when none is declared.
+SNIFF_RESIDUES = 1_000_000
+
+
+class SequenceFormat(str, Enum):
+    FASTA = "fasta"
+    FASTQ = "fastq"
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceRecord:
+    """One record: ``id`` is the first word of the header, ``description`` the rest."""
+
+    id: str
+    sequence: str
+    description: str = ""
+    quality: str | None = None
+
+
+@contextmanager
+def open_sequence_text(path: Path) -> Iterator[tuple[TextIO, SequenceFormat | None]]:
+    """Open a FASTA/FASTQ file (plain or gzip) as text with universal newlines (CRLF handled).
+
+    Yields the text handle and the format read off the first non-blank character, or None
+    when the file has only blank characters.
+    """
+    with open_input(path, "FASTA/FASTQ file") as binary:
+        first = binary.peek(8192).lstrip()[:1]  # type: ignore[attr-defined]
+        if first == b">":
+            kind: SequenceFormat | None = SequenceFormat.FASTA
+        elif first == b"@":
+            kind = SequenceFormat.FASTQ
+        elif not first:
+            kind = None
+        else:
+            raise InputError(
+                f"{path}: not FASTA or FASTQ: the first record must start with '>' or '@', "
+                f"found {describe_char(first.decode('latin-1'))}"
+            )
+        yield io.TextIOWrapper(binary, encoding="utf-8", newline=None), kind
+
+
+class SequenceFile:
+    """A FASTA or FASTQ file whose records are streamed and validated.
+
+    Iterating yields :class:`SequenceRecord` objects and raises :class:`InputError` at the first
+    problem: empty file, no records, a record without id or sequence, a character outside the
+    alphabet (with record id, position and character), a duplicate id, corrupt gzip.
+
+    Args:
+        path: the file (plain or gzip; the format is read off its first character).
+        alphabet: ``dna``, ``rna`` or ``protein``; None detects it from the first records.
+        allow_duplicate_ids: accept records that repeat an id.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        alphabet: Alphabet | str | None = None,
+        allow_duplicate_ids: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.declared = alphabet is not None
+        self._alphabet = None if alphabet is None else Alphabet.parse(alphabet)
+        self.allow_duplicate_ids = allow_duplicate_ids
+
+    @property
+    def alphabet(self) -> Alphabet:
+        """The declared alphabet, or the one detected from the first records."""
+        if self._alphabet is None:
+            with closing(self._parsed()) as records:
+                self._sniff(records)
+        assert self._alphabet is not None
+        return self._alphabet
+
+    def __iter__(self) -> Iterator[SequenceRecord]:
+        return self.records({})
+
+    def records(self, seen_ids: dict[str, Path]) -> Iterator[SequenceRecord]:
+        """Validated records; ``seen_ids`` maps ids already read (from any file) to their file."""
+        records = self._parsed()
+        if self._alphabet is None:
+            records = chain(self._sniff(records), records)
+        yield from self._validated(records, seen_ids)
+
+    def _sniff(self, records: Iterator[SequenceRecord]) -> list[SequenceRecord]:
+        """Take records until SNIFF_RESIDUES and detect the alphabet from them."""
+        sample, residues = [], 0
+        for record in records:
+            sample.append(record)
+            residues += len(record.sequence)
+            if residues >= SNIFF_RESIDUES:
+                break
+        self._detect(sample)
+        return sample
+
+    def _detect(self, sample: list[SequenceRecord]) -> None:
+        if not sample:
+            raise InputError(f"{self.path}: no records found; is it a FASTA/FASTQ file?")
+        try:
+            self._alphabet = detect_alphabet(r.sequence for r in sample if r.sequence)
+        except AlphabetError as error:
+            # Locate a character valid in no alphabet; report the rest as they are.
+            for record in sample:
+                bad = Alphabet.PROTEIN.first_invalid(record.sequence)
+                if bad is not None:
+                    raise self._invalid(record, bad, Alphabet.PROTEIN) from error
+            raise InputError(f"{self.path}: {error}") from error
+
+    def _invalid(self, record: SequenceRecord, position: int, alphabet: Alphabet) -> InputError:
+        char = describe_char(record.sequence[position])
+        if self.declared:
+            hint = f"fix the record, or declare the right alphabet (not {alphabet.value})"
+        elif alphabet is Alphabet.PROTEIN:
+            hint = "it is valid in no alphabet (DNA, RNA, protein); fix the record"
+        else:
+            hint = (
+                f"the alphabet was detected as {alphabet.value} from the first records; "
+                "fix the record, or declare the alphabet (e.g. --alphabet protein)"
+            )
+        return InputError(
+            f"{self.path}: record {record.id!r}: {char} at position {position + 1} "
+            f"is not a valid {alphabet.value} character; {hint}"
+        )
+
+    def _validated(
+        self, records: Iterable[SequenceRecord], seen_ids: dict[str, Path]
+    ) -> Iterator[SequenceRecord]:
+        alphabet = self.alphabet
+        count = 0
+        for count, record in enumerate(records, start=1):
+            if not record.id:
+                raise InputError(
+                    f"{self.path}: record #{count} has an empty header; give every record an id"
+                )
+            if not record.sequence:
+                raise InputError(
+                    f"{self.path}: record {record.id!r} (#{count}) has no sequence; "
+                    "remove it or add its residues"
+                )
+            bad = alphabet.first_invalid(record.sequence)
+            if bad is not None:
+                raise self._invalid(record, bad, alphabet)
+            if not self.allow_duplicate_ids:
+                if record.id in seen_ids:
+                    earlier = seen_ids[record.id]
+                    where = "an earlier record" if earlier == self.path else str(earlier)
+                    raise InputError(
+                        f"{self.path}: record #{count} repeats the id {record.id!r} of {where}; "
+                        "make ids unique, or allow duplicates (--allow-duplicate-ids)"
+                    )
+                seen_ids[record.id] = self.path
+            yield record
+        if count == 0:
+            raise InputError(f"{self.path}: no records found; is it a FASTA/FASTQ file?")
+
+    def _parsed(self) -> Iterator[SequenceRecord]:
+        """Records as the parser gives them, before validation."""
+        with open_sequence_text(self.path) as (text, kind):
+            if kind is None:
+                return
+            count = 0
+            last = None
+            try:
+                parsed = (
+                    SimpleFastaParser(text)
+                    if kind is SequenceFormat.FASTA
+                    else FastqGeneralIterator(text)
+                )
+                for fields in parsed:
+                    count += 1
+                    last = _record(*fields)
+                    yield last
+            except UnicodeDecodeError:
+                raise  # open_input names the file and the byte
+            except ValueError as error:
+                where = f"after record {last.id!r} (#{count})" if last else "in the first record"
+                raise InputError(
+                    f"{self.path}: malformed {kind.value.upper()} {where}: {error}"
+                ) from error
+
+
+def _record(title: str, sequence: str, quality: str | None = None) -> SequenceRecord:
+    identifier, _, description = title.strip().partition(" ")
+    return SequenceRecord(identifier, sequence, description.strip(), quality)
+
+
+def read_sequence_files(
+    paths: Sequence[str | os.PathLike[str]],
+    alphabet: Alphabet | str | None = None,
+    allow_duplicate_ids: bool = False,
+) -> Iterator[tuple[int, SequenceRecord]]:
+    """Stream ``(file index, record)`` pairs, validated, from several FASTA/FASTQ files in order.
+
+    Ids must be unique across all the files unless ``allow_duplicate_ids`` is set, and all the
+    files must hold one alphabet.
+    """
+    seen_ids: dict[str, Path] = {}
+    first: SequenceFile | None = None
+    for index, path in enumerate(paths):
+        source = SequenceFile(path, alphabet, allow_duplicate_ids)
+        if first is None:
+            first = source
+        elif source.alphabet is not first.alphabet:
+            raise InputError(
+                f"{source.path}: holds {source.alphabet.value} but {first.path} holds "
+                f"{first.alphabet.value}; give files of one alphabet, or declare it"
+            )
+        for record in source.records(seen_ids):
+            yield index, record
+
+
+def read_sequences(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    alphabet: Alphabet | str | None = None,
+    allow_duplicate_ids: bool = False,
+) -> Iterator[SequenceRecord]:
+    """Stream validated records from one or more FASTA/FASTQ files (see read_sequence_files)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    for _, record in read_sequence_files(paths, alphabet, allow_duplicate_ids):
+        yield record
+
+
+def write_fasta(records: Iterable[SequenceRecord], handle: TextIO, width: int = 0) -> int:
+    """Write records as FASTA; ``width`` residues per line, 0 for one line per sequence.
+
+    Returns:
+        The number of records written.
+    """
+    count = 0
+    for record in records:
+        count += 1
+        header = f"{record.id} {record.description}" if record.description else record.id
+        sequence = record.sequence
+        if width > 0:
+            sequence = "\n".join(sequence[i : i + width] for i in range(0, len(sequence), width))
+        handle.write(f">{header}\n{sequence}\n")
+    return count

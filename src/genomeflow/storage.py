@@ -1,0 +1,54 @@
+"""Where artifacts are written: atomic publication of local files.
+
+An output is written under a temporary name beside its destination and renamed only when
+complete, so a crash or a bad record never leaves a half-written file that looks whole.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from genomeflow.errors import InputError
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it onto ``path`` if the block succeeds.
+
+    On any exception the temporary file is removed and ``path`` is left as it was.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{target}: is a directory; give a file name for the output")
+    if not target.parent.is_dir():
+        raise InputError(f"{target.parent}: output folder does not exist; create it first")
+    temporary = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def open_text_output(path: str | os.PathLike[str]) -> Iterator[TextIO]:
+    """Open a text output atomically; gzip-compressed when the name ends in ``.gz``.
+
+    Gzip output carries no time stamp or file name, so equal content gives equal bytes.
+    """
+    with atomic_output(path) as temporary, open(temporary, "wb") as raw:
+        if str(path).endswith(".gz"):
+            with (
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed,
+                io.TextIOWrapper(packed, encoding="utf-8", newline="\n") as text,
+            ):
+                yield text
+        else:
+            with io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as text:
+                yield text

@@ -1,0 +1,73 @@
+"""Hand-made test inputs: tiny sequence files, planted motifs, and one file per bad-input case."""
+
+from __future__ import annotations
+
+import gzip
+import random
+from pathlib import Path
+
+MOTIF = "TATAAT"  # the -10 box, planted in the positive class of the tiny data
+
+
+def write_text(path: Path, text: str, gz: bool = False, crlf: bool = False) -> Path:
+    """Write ``text`` to ``path`` (optionally with CRLF line ends and/or gzip)."""
+    data = (text.replace("\n", "\r\n") if crlf else text).encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def fasta_text(records: list[tuple[str, str]]) -> str:
+    return "".join(f">{name}\n{sequence}\n" for name, sequence in records)
+
+
+def planted_records(count: int, length: int, seed: int, motif: str | None) -> list[tuple[str, str]]:
+    """Random DNA records; with ``motif``, each carries it at a random position."""
+    rng = random.Random(seed)
+    records = []
+    for i in range(count):
+        bases = [rng.choice("ACGT") for _ in range(length)]
+        if motif:
+            at = rng.randrange(length - len(motif))
+            bases[at : at + len(motif)] = motif
+        records.append((f"{'pos' if motif else 'neg'}{i}", "".join(bases)))
+    return records
+
+
+BAD_INPUTS = {
+    "missing file": (None, "no such file"),
+    "empty file": (b"", "file is empty"),
+    "no records": (b"\n\n  \n", "no records found"),
+    "not fasta": (b"hello world\n", "not FASTA or FASTQ"),
+    "empty header": (b">\nACGT\n", "record #1 has an empty header"),
+    "no sequence": (b">a\nACGT\n>b\n>c\nACGT\n", "record 'b' (#2) has no sequence"),
+    "invalid character": (
+        b">a\nACGT\n>b\nACGTACGTAC\nGGXA\n",
+        "record 'b': 'X' at position 13 is not a valid dna character",
+    ),
+    "duplicate id": (b">a\nACGT\n>b\nAC\n>a\nGG\n", "record #3 repeats the id 'a'"),
+    "binary content": (b">a\nAC\xff\xfeGT\n", "not a text FASTA/FASTQ file"),
+    "fastq quality length": (b"@a\nACGT\n+\nII\n", "malformed FASTQ"),
+    "truncated gzip": ("truncated", "gzip data is truncated or corrupt"),
+    "corrupt gzip": ("corrupt", "gzip data is truncated or corrupt"),
+}
+
+
+def bad_file(tmp_path: Path, case: str) -> Path:
+    """Make the file of one BAD_INPUTS case; returns its path."""
+    content, _ = BAD_INPUTS[case]
+    path = tmp_path / "bad.fasta"
+    if content is None:
+        return path
+    if content in ("truncated", "corrupt"):
+        path = tmp_path / "bad.fasta.gz"
+        packed = bytearray(
+            gzip.compress(fasta_text([(f"r{i}", "ACGT" * 50) for i in range(500)]).encode())
+        )
+        if content == "truncated":
+            packed = packed[: len(packed) // 2]
+        else:
+            packed[len(packed) // 2 : len(packed) // 2 + 16] = b"\x00" * 16
+        path.write_bytes(bytes(packed))
+        return path
+    path.write_bytes(content)
+    return path

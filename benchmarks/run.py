@@ -62,8 +62,13 @@ def write_results(name: str, title: str, rows: list[dict[str, object]], notes: s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("suites", nargs="*", choices=list(suites.SUITES))
+    parser.add_argument("suites", nargs="*", help=f"any of {', '.join(suites.SUITES)}")
     chosen = parser.parse_args().suites or list(suites.SUITES)
+    unknown = sorted(set(chosen) - set(suites.SUITES))
+    if unknown:
+        parser.error(
+            f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(suites.SUITES)}"
+        )
     WORK.mkdir(exist_ok=True)
     for name in chosen:
         title, notes, measure = suites.SUITES[name]

@@ -71,7 +71,7 @@ def io_suite(work: Path, timer: Timer) -> list[dict[str, object]]:
             for reader, task in readers.items():
                 seconds = timer(task, 3)
                 row = {
-                    "input": f"{shape}, {'gzip' if suffix == '.gz' else 'plain'}",
+                    "input": f"{shape}, {'gzip' if suffix.endswith('.gz') else 'plain'}",
                     "reader": reader,
                     "seconds": round(seconds, 3),
                     "Mbp/s": round(residues / MBP / seconds, 1),

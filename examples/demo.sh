@@ -22,4 +22,12 @@ done
 
 echo "== 3. validate the controls"
 genomeflow validate "$out"/*.fasta.gz --json "$out/controls.summary.json"
+
+echo "== 4. the -10 box TATAAT: records that hold it, in the data and in its controls"
+count() { zcat -f "$1" | grep -v '^>' | tr -d '\r' | grep -c TATAAT || true; }
+for input in "${inputs[@]}"; do
+  name=$(basename "$input"); name=${name%%.*}
+  printf '%-14s records with TATAAT: %5s   in k=2 shuffles: %5s   in Markov samples: %5s\n' \
+    "$name" "$(count "$input")" "$(count "$out/$name.shuffle_k2.fasta.gz")" "$(count "$out/$name.markov_o2.fasta.gz")"
+done
 echo "demo outputs are in $out"

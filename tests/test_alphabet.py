@@ -1,6 +1,6 @@
 import pytest
 
-from genomeflow.errors import AlphabetError
+from genomeflow.errors import AlphabetError, ConfigError
 from genomeflow.sequence.alphabet import Alphabet, detect_alphabet
 
 
@@ -45,5 +45,5 @@ def test_first_invalid_is_case_insensitive():
 def test_parse_names():
     assert Alphabet.parse("DNA") is Alphabet.DNA
     assert Alphabet.parse(" protein ") is Alphabet.PROTEIN
-    with pytest.raises(AlphabetError, match="choose one of dna, rna, protein"):
+    with pytest.raises(ConfigError, match="choose one of dna, rna, protein"):
         Alphabet.parse("peptide")

@@ -11,11 +11,10 @@ import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from enum import Enum
 from itertools import chain
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 from Bio.SeqIO.QualityIO import FastqGeneralIterator
@@ -33,9 +32,12 @@ class SequenceFormat(str, Enum):
     FASTQ = "fastq"
 
 
-@dataclass(frozen=True, slots=True)
-class SequenceRecord:
-    """One record: ``id`` is the first word of the header, ``description`` the rest."""
+class SequenceRecord(NamedTuple):
+    """One record: ``id`` is the first word of the header, ``description`` the rest.
+
+    A named tuple rather than a dataclass: records are made by the million, and a tuple is the
+    cheapest immutable object to build.
+    """
 
     id: str
     sequence: str
@@ -123,8 +125,13 @@ class SequenceFile:
     def _detect(self, sample: list[SequenceRecord]) -> None:
         if not sample:
             raise InputError(f"{self.path}: no records found; is it a FASTA/FASTQ file?")
+        if not any(record.sequence for record in sample):
+            raise InputError(
+                f"{self.path}: record {sample[0].id!r} (#1) has no sequence; "
+                "remove it or add its residues"
+            )
         try:
-            self._alphabet = detect_alphabet(r.sequence for r in sample if r.sequence)
+            self._alphabet = detect_alphabet(r.sequence[:SNIFF_RESIDUES] for r in sample)
         except AlphabetError as error:
             # Locate a character valid in no alphabet; report the rest as they are.
             for record in sample:
@@ -207,8 +214,10 @@ class SequenceFile:
 
 
 def _record(title: str, sequence: str, quality: str | None = None) -> SequenceRecord:
-    identifier, _, description = title.strip().partition(" ")
-    return SequenceRecord(identifier, sequence, description.strip(), quality)
+    words = title.split(None, 1)
+    return SequenceRecord(
+        words[0] if words else "", sequence, words[1] if len(words) > 1 else "", quality
+    )
 
 
 def read_sequence_files(

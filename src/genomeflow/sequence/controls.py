@@ -19,6 +19,15 @@ def as_rng(seed: Seed) -> random.Random:
     return seed if isinstance(seed, random.Random) else random.Random(seed)
 
 
+def _sample_length(source_length: int, length: int | None) -> int:
+    """The residues to sample: ``length``, or as many as the source when None."""
+    if length is None:
+        return source_length
+    if length < 0:
+        raise ConfigError(f"sample length must be 0 or more, got {length}")
+    return length
+
+
 def kmer_shuffle(sequence: str, k: int, seed: Seed) -> str:
     """Shuffle a sequence while keeping the count of every k-mer exactly (a k-let shuffle).
 
@@ -104,9 +113,7 @@ def markov_sample(sequence: str, order: int, seed: Seed, length: int | None = No
     if order < 0:
         raise ConfigError(f"Markov order must be 0 or more, got {order}")
     n = len(sequence)
-    length = n if length is None else length
-    if length < 0:
-        raise ConfigError(f"sample length must be 0 or more, got {length}")
+    length = _sample_length(n, length)
     if n <= order:
         raise ConfigError(
             f"a sequence of {n} residues is too short for a Markov chain of order {order}: "
@@ -141,9 +148,7 @@ def block_bootstrap(sequence: str, block: int, seed: Seed, length: int | None = 
     if block < 1:
         raise ConfigError(f"bootstrap block size must be at least 1, got {block}")
     n = len(sequence)
-    length = n if length is None else length
-    if length < 0:
-        raise ConfigError(f"sample length must be 0 or more, got {length}")
+    length = _sample_length(n, length)
     if n == 0:
         raise ConfigError("cannot bootstrap an empty sequence")
     rng = as_rng(seed)

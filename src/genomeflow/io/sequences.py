@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from enum import Enum
 from itertools import chain
 from pathlib import Path
@@ -96,8 +96,8 @@ class SequenceFile:
     def alphabet(self) -> Alphabet:
         """The declared alphabet, or the one detected from the first records."""
         if self._alphabet is None:
-            with closing(self._parsed()) as records:
-                self._sniff(records)
+            with open_sequence_text(self.path) as (text, kind):
+                self._sniff(self._parsed(text, kind))
         assert self._alphabet is not None
         return self._alphabet
 
@@ -106,39 +106,58 @@ class SequenceFile:
 
     def records(self, seen_ids: dict[str, Path]) -> Iterator[SequenceRecord]:
         """Validated records; ``seen_ids`` maps ids already read (from any file) to their file."""
-        records = self._parsed()
-        if self._alphabet is None:
-            records = chain(self._sniff(records), records)
-        yield from self._validated(records, seen_ids)
+        with open_sequence_text(self.path) as (text, kind):
+            parsed = self._parsed(text, kind)
+            if self._alphabet is None:
+                parsed = chain(self._sniff(parsed), parsed)
+            yield from self._validated(parsed, seen_ids)
 
-    def _sniff(self, records: Iterator[SequenceRecord]) -> list[SequenceRecord]:
+    def _parsed(self, text: TextIO, kind: SequenceFormat | None) -> Iterator[tuple[str, ...]]:
+        """``(title, sequence[, quality])`` tuples as Biopython parses them."""
+        if kind is None:
+            return
+        parser = (
+            SimpleFastaParser(text) if kind is SequenceFormat.FASTA else FastqGeneralIterator(text)
+        )
+        count = 0
+        try:
+            for count, fields in enumerate(parser, start=1):  # noqa: B007 - used in the message
+                yield fields
+        except UnicodeDecodeError:
+            raise  # open_input names the file and the byte
+        except ValueError as error:
+            raise InputError(
+                f"{self.path}: malformed {kind.value.upper()} at record #{count + 1}: {error}"
+            ) from error
+
+    def _sniff(self, parsed: Iterator[tuple[str, ...]]) -> list[tuple[str, ...]]:
         """Take records until SNIFF_RESIDUES and detect the alphabet from them."""
         sample, residues = [], 0
-        for record in records:
-            sample.append(record)
-            residues += len(record.sequence)
+        for fields in parsed:
+            sample.append(fields)
+            residues += len(fields[1])
             if residues >= SNIFF_RESIDUES:
                 break
-        self._detect(sample)
-        return sample
-
-    def _detect(self, sample: list[SequenceRecord]) -> None:
         if not sample:
             raise InputError(f"{self.path}: no records found; is it a FASTA/FASTQ file?")
-        if not any(record.sequence for record in sample):
-            raise InputError(
-                f"{self.path}: record {sample[0].id!r} (#1) has no sequence; "
-                "remove it or add its residues"
-            )
+        if not any(fields[1] for fields in sample):
+            raise self._empty(_record(*sample[0]), 1)
         try:
-            self._alphabet = detect_alphabet(r.sequence[:SNIFF_RESIDUES] for r in sample)
+            self._alphabet = detect_alphabet(fields[1][:SNIFF_RESIDUES] for fields in sample)
         except AlphabetError as error:
             # Locate a character valid in no alphabet; report the rest as they are.
-            for record in sample:
-                bad = Alphabet.PROTEIN.first_invalid(record.sequence)
+            for fields in sample:
+                bad = Alphabet.PROTEIN.first_invalid(fields[1])
                 if bad is not None:
-                    raise self._invalid(record, bad, Alphabet.PROTEIN) from error
+                    raise self._invalid(_record(*fields), bad, Alphabet.PROTEIN) from error
             raise InputError(f"{self.path}: {error}") from error
+        return sample
+
+    def _empty(self, record: SequenceRecord, count: int) -> InputError:
+        return InputError(
+            f"{self.path}: record {record.id!r} (#{count}) has no sequence; "
+            "remove it or add its residues"
+        )
 
     def _invalid(self, record: SequenceRecord, position: int, alphabet: Alphabet) -> InputError:
         char = describe_char(record.sequence[position])
@@ -157,24 +176,25 @@ class SequenceFile:
         )
 
     def _validated(
-        self, records: Iterable[SequenceRecord], seen_ids: dict[str, Path]
+        self, parsed: Iterable[tuple[str, ...]], seen_ids: dict[str, Path]
     ) -> Iterator[SequenceRecord]:
+        """Build and check each record; one tight loop, as it runs once per record."""
         alphabet = self.alphabet
+        first_invalid = alphabet.first_invalid
+        check_ids = not self.allow_duplicate_ids
         count = 0
-        for count, record in enumerate(records, start=1):
+        for count, fields in enumerate(parsed, start=1):
+            record = _record(*fields)
             if not record.id:
                 raise InputError(
                     f"{self.path}: record #{count} has an empty header; give every record an id"
                 )
             if not record.sequence:
-                raise InputError(
-                    f"{self.path}: record {record.id!r} (#{count}) has no sequence; "
-                    "remove it or add its residues"
-                )
-            bad = alphabet.first_invalid(record.sequence)
+                raise self._empty(record, count)
+            bad = first_invalid(record.sequence)
             if bad is not None:
                 raise self._invalid(record, bad, alphabet)
-            if not self.allow_duplicate_ids:
+            if check_ids:
                 if record.id in seen_ids:
                     earlier = seen_ids[record.id]
                     where = "an earlier record" if earlier == self.path else str(earlier)
@@ -186,31 +206,6 @@ class SequenceFile:
             yield record
         if count == 0:
             raise InputError(f"{self.path}: no records found; is it a FASTA/FASTQ file?")
-
-    def _parsed(self) -> Iterator[SequenceRecord]:
-        """Records as the parser gives them, before validation."""
-        with open_sequence_text(self.path) as (text, kind):
-            if kind is None:
-                return
-            count = 0
-            last = None
-            try:
-                parsed = (
-                    SimpleFastaParser(text)
-                    if kind is SequenceFormat.FASTA
-                    else FastqGeneralIterator(text)
-                )
-                for fields in parsed:
-                    count += 1
-                    last = _record(*fields)
-                    yield last
-            except UnicodeDecodeError:
-                raise  # open_input names the file and the byte
-            except ValueError as error:
-                where = f"after record {last.id!r} (#{count})" if last else "in the first record"
-                raise InputError(
-                    f"{self.path}: malformed {kind.value.upper()} {where}: {error}"
-                ) from error
 
 
 def _record(title: str, sequence: str, quality: str | None = None) -> SequenceRecord:

@@ -14,14 +14,16 @@ _PAIRS = {
 }
 
 
-def _table(pairs: str) -> dict[int, int]:
-    table: dict[int, int] = {}
-    for a, b in pairs.split():
-        for x, y in ((a, b), (b, a), (a.lower(), b.lower()), (b.lower(), a.lower())):
-            table[ord(x)] = ord(y)
-    return table
+def _table(pairs: str) -> bytes:
+    """A 256-byte bytes.translate table mapping each code (both cases) to its complement."""
+    codes = "".join(pairs.split())
+    codes += codes.lower()
+    partners = "".join(b + a for a, b in pairs.split())
+    partners += partners.lower()
+    return bytes.maketrans(codes.encode("ascii"), partners.encode("ascii"))
 
 
+# bytes.translate on ASCII runs at memory speed, several times faster than str.translate.
 _TABLES = {alphabet: _table(pairs) for alphabet, pairs in _PAIRS.items()}
 
 
@@ -50,4 +52,4 @@ def reverse_complement(sequence: str, alphabet: Alphabet | str | None = None) ->
             f"cannot reverse-complement: {describe_char(sequence[bad])} at position {bad + 1} "
             f"is not an IUPAC {alphabet.value.upper()} code"
         )
-    return sequence.translate(_TABLES[alphabet])[::-1]
+    return sequence.encode("ascii").translate(_TABLES[alphabet])[::-1].decode("ascii")

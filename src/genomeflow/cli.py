@@ -19,7 +19,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from genomeflow import __version__
-from genomeflow.config import StageConfig, SyntheticConfig, ValidateConfig, read_settings_file
+from genomeflow.config import (
+    StageConfig,
+    SyntheticConfig,
+    TokeniseConfig,
+    ValidateConfig,
+    read_settings_file,
+)
 from genomeflow.errors import GenomeflowError
 
 log = logging.getLogger("genomeflow")
@@ -140,6 +146,26 @@ def run_synthetic(config: SyntheticConfig) -> int:
     return 0
 
 
+def run_tokenise(config: TokeniseConfig) -> int:
+    from genomeflow.tokenise import GenomeTokenizer, train_tokeniser
+
+    summary = train_tokeniser(config)
+    trained = (
+        f", trained on {summary.trained_on_residues:,} residues"
+        if summary.trained_on_residues
+        else ""
+    )
+    print(
+        f"wrote {summary.method} tokeniser ({summary.vocab_size:,} tokens, {summary.alphabet}) to "
+        f"{summary.output} from {summary.corpus_records:,} records / "
+        f"{summary.corpus_residues:,} residues{trained}"
+    )
+    if config.example:
+        tokens = GenomeTokenizer.load(summary.output).tokens(config.example)
+        print(f"{config.example} -> {' '.join(tokens)}")
+    return 0
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     """Print rows as aligned columns (numbers right-aligned)."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
@@ -156,6 +182,11 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], int], str]] = {
         ValidateConfig,
         run_validate,
         "check FASTA/FASTQ files (format, alphabet, ids) and summarise them",
+    ),
+    "tokenise": (
+        TokeniseConfig,
+        run_tokenise,
+        "learn (unigram, bpe) or build (char, kmer) a tokeniser folder from sequences",
     ),
     "synthetic": (
         SyntheticConfig,

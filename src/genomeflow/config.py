@@ -176,6 +176,81 @@ class ValidateConfig(StageConfig):
         self.alphabet = _alphabet_or_none(self.alphabet)
 
 
+TokeniseMethod = Literal["unigram", "bpe", "char", "kmer"]
+
+
+@dataclass
+class TokeniseConfig(StageConfig):
+    """Settings of ``genomeflow tokenise``: learn or build a tokeniser from sequences."""
+
+    inputs: list[str] = option(
+        help="FASTA/FASTQ files (plain or .gz): the training corpus", positional=True
+    )
+    output: str = option(help="output folder (loadable by transformers.AutoTokenizer)", short="-o")
+    method: TokeniseMethod = option(
+        "unigram",
+        help="unigram: empirical SentencePiece-style pieces; bpe: byte-pair merges; "
+        "char: one token per residue; kmer: fixed k-mers every --stride residues",
+    )
+    vocab_size: int = option(32000, help="target vocabulary size for unigram/bpe (tokens)")
+    max_piece_length: int = option(16, help="longest unigram/bpe piece (residues)")
+    min_frequency: int = option(2, help="occurrences a bpe merge needs")
+    k: int = option(6, help="k-mer length for --method kmer (residues)", short="-k")
+    stride: int = option(1, help="residues between k-mer starts (< k overlaps them)")
+    case: Literal["upper", "keep"] = option(
+        "upper", help="upper: fold lowercase (soft-masked) residues; keep: lowercase tokens apart"
+    )
+    segment_length: int = option(
+        1000, help="residues per training segment: long records are cut, never one sentence"
+    )
+    sample_bp: int = option(
+        2_000_000,
+        help="residue budget of the seeded segment sample a unigram/bpe tokeniser is trained "
+        "on (bounds time and memory on genomes); 0 = train on everything",
+    )
+    seed: int = option(42, help="random seed of the segment sample")
+    alphabet: Alphabet | None = option(
+        None,
+        help="dna, rna or protein; detected from the first records when not given",
+        shown="detect",
+    )
+    allow_duplicate_ids: bool = option(False, help="accept input records that repeat an id")
+    example: str | None = option(None, help="print how this sequence is segmented")
+
+    def __post_init__(self) -> None:
+        _require(bool(self.inputs), "give at least one input FASTA/FASTQ file")
+        _require(bool(self.output), "give an output folder (--output tokeniser/)")
+        _require(
+            self.method in ("unigram", "bpe", "char", "kmer"),
+            f"unknown method {self.method!r}: choose unigram, bpe, char or kmer",
+        )
+        _require(self.vocab_size >= 10, f"--vocab-size must be at least 10, got {self.vocab_size}")
+        _require(
+            self.max_piece_length >= 1,
+            f"--max-piece-length must be at least 1, got {self.max_piece_length}",
+        )
+        _require(
+            self.min_frequency >= 1, f"--min-frequency must be at least 1, got {self.min_frequency}"
+        )
+        _require(self.k >= 1, f"--k must be at least 1, got {self.k}")
+        _require(
+            1 <= self.stride <= self.k,
+            f"--stride must be between 1 and k={self.k}, got {self.stride}",
+        )
+        _require(self.case in ("upper", "keep"), f"--case must be upper or keep, got {self.case!r}")
+        _require(
+            not (self.method == "kmer" and self.case == "keep"),
+            "--case keep does not apply to k-mers (their vocabulary is upper case); drop it",
+        )
+        _require(
+            self.segment_length >= self.max_piece_length,
+            f"--segment-length ({self.segment_length}) must be at least --max-piece-length "
+            f"({self.max_piece_length})",
+        )
+        _require(self.sample_bp >= 0, f"--sample-bp must be 0 or more, got {self.sample_bp}")
+        self.alphabet = _alphabet_or_none(self.alphabet)
+
+
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically (see genomeflow.storage)."""
     from genomeflow.storage import open_text_output

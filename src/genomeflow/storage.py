@@ -1,4 +1,4 @@
-"""Where artifacts are written: atomic publication of local files.
+"""Where artifacts are written: atomic publication of local files and folders, digests.
 
 An output is written under a temporary name beside its destination and renamed only when
 complete, so a crash or a bad record never leaves a half-written file that looks whole.
@@ -7,8 +7,10 @@ complete, so a crash or a bad record never leaves a half-written file that looks
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,3 +54,37 @@ def open_text_output(path: str | os.PathLike[str]) -> Iterator[TextIO]:
         else:
             with io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as text:
                 yield text
+
+
+@contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``path``; it replaces ``path`` if the block succeeds.
+
+    An existing ``path`` is moved aside first and removed only once the new folder is in place.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: exists and is not a folder; give a folder name for the output")
+    if not target.parent.is_dir():
+        raise InputError(f"{target.parent}: output folder does not exist; create it first")
+    temporary = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    try:
+        yield temporary
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        if target.exists():
+            os.replace(target, old)
+        os.replace(temporary, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, as ``sha256:<hex>``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"

@@ -1,0 +1,192 @@
+"""The ``tokenise`` stage: learn (unigram, bpe) or build (char, kmer) a tokeniser folder."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from genomeflow import __version__
+from genomeflow.config import TokeniseConfig
+from genomeflow.errors import ConfigError
+from genomeflow.io.sequences import SequenceFile, read_sequences
+from genomeflow.sequence.alphabet import GAPS, Alphabet
+from genomeflow.storage import atomic_directory, file_digest
+from genomeflow.tokenise.corpus import Corpus, build_corpus
+from genomeflow.tokenise.tokenizer import CLS, MASK, PAD, SEP, SPECIAL_TOKENS, UNK, GenomeTokenizer
+
+# Above this a k-mer vocabulary (|alphabet|^k) is too large to be useful or to hold.
+MAX_KMER_VOCABULARY = 2_000_000
+
+
+@dataclass(frozen=True)
+class TokeniseSummary:
+    """What :func:`train_tokeniser` wrote."""
+
+    output: str
+    method: str
+    vocab_size: int
+    alphabet: str
+    corpus_records: int
+    corpus_residues: int
+    trained_on_residues: int
+
+
+def _residue_letters(alphabet: Alphabet, case: str) -> list[str]:
+    """Residue characters a tokeniser must know (IUPAC codes included, gaps left out)."""
+    letters = [c for c in alphabet.letters if c not in GAPS]
+    return letters + [c.lower() for c in letters] if case == "keep" else letters
+
+
+def _backend(config: TokeniseConfig, alphabet: Alphabet, corpus: Corpus) -> Any:
+    """The HF ``tokenizers.Tokenizer`` for the configured method, trained where it learns."""
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+
+    letters = _residue_letters(alphabet, config.case)
+    show = False  # the corpus progress bar has run; trainers print raw lines into logs
+    if config.method == "unigram":
+        backend = Tokenizer(models.Unigram())
+        trainer = trainers.UnigramTrainer(
+            vocab_size=config.vocab_size,
+            special_tokens=SPECIAL_TOKENS,
+            unk_token=UNK,
+            max_piece_length=config.max_piece_length,
+            show_progress=show,
+        )
+    elif config.method == "bpe":
+        backend = Tokenizer(models.BPE(unk_token=UNK))
+        trainer = trainers.BpeTrainer(
+            vocab_size=config.vocab_size,
+            min_frequency=config.min_frequency,
+            special_tokens=SPECIAL_TOKENS,
+            initial_alphabet=letters,
+            max_token_length=config.max_piece_length,
+            show_progress=show,
+        )
+    elif config.method == "char":
+        vocabulary = {token: i for i, token in enumerate(SPECIAL_TOKENS + letters)}
+        backend = Tokenizer(models.WordLevel(vocabulary, unk_token=UNK))
+        backend.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+        trainer = None
+    else:
+        canonical = sorted(alphabet.canonical)
+        size = len(canonical) ** config.k
+        if size > MAX_KMER_VOCABULARY:
+            raise ConfigError(
+                f"k={config.k} over {alphabet.value} gives {size:,} k-mers; lower k "
+                f"(at most {MAX_KMER_VOCABULARY:,} k-mers)"
+            )
+        kmers = ("".join(p) for p in itertools.product(canonical, repeat=config.k))
+        vocabulary = {token: i for i, token in enumerate(itertools.chain(SPECIAL_TOKENS, kmers))}
+        backend = Tokenizer(models.WordLevel(vocabulary, unk_token=UNK))
+        backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        trainer = None
+    if config.case == "upper":
+        lower = [c for c in letters if c.lower() != c]
+        backend.normalizer = normalizers.Sequence(
+            [normalizers.Replace(c.lower(), c) for c in lower]
+        )
+    if trainer is not None:
+        backend.train_from_iterator(corpus.segments, trainer=trainer, length=len(corpus.segments))
+    if config.method == "unigram":
+        backend = _canonical_unigram(backend, letters)
+    backend.post_processor = processors.TemplateProcessing(
+        single=f"{CLS} $A {SEP}",
+        pair=f"{CLS} $A {SEP} $B {SEP}",
+        special_tokens=[(CLS, backend.token_to_id(CLS)), (SEP, backend.token_to_id(SEP))],
+    )
+    return backend
+
+
+def _canonical_unigram(backend: Any, letters: list[str]) -> Any:
+    """Make a trained Unigram model reproducible and complete.
+
+    HF's Unigram trainer sums its EM statistics in hash-map order, so two runs on the same
+    corpus give the same pieces with scores that differ by ~1e-14 and ties in another order.
+    Scores are rounded to 1e-6 (log-probabilities; far below any difference that changes a
+    segmentation) and pieces ordered by (score, piece), which makes the files byte-identical
+    unless a score lies within ~1e-14 of a rounding boundary. Residue letters the corpus lacks
+    are appended below every learned piece, so they are tokens rather than <unk>.
+    """
+    from tokenizers import Tokenizer
+
+    document = json.loads(backend.to_str())
+    vocabulary = document["model"]["vocab"]
+    special = vocabulary[: len(SPECIAL_TOKENS)]
+    learned = [(piece, round(score, 6)) for piece, score in vocabulary[len(SPECIAL_TOKENS) :]]
+    known = {piece for piece, _ in learned}
+    floor = round(min((score for _, score in learned), default=0.0) - 1.0, 6)
+    learned += [(letter, floor) for letter in letters if letter not in known]
+    learned.sort(key=lambda item: (-item[1], item[0]))
+    document["model"]["vocab"] = special + [list(item) for item in learned]
+    return Tokenizer.from_str(json.dumps(document))
+
+
+def train_tokeniser(config: TokeniseConfig) -> TokeniseSummary:
+    """Read the inputs, learn or build the tokeniser, and publish its folder atomically."""
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = SequenceFile(config.inputs[0], config.alphabet).alphabet
+    records = read_sequences(config.inputs, config.alphabet, config.allow_duplicate_ids)
+    learns = config.method in ("unigram", "bpe")
+    corpus = build_corpus(
+        records,
+        config.segment_length,
+        config.sample_bp if learns else 1,  # fixed vocabularies only need the inputs checked
+        config.seed,
+        uppercase=config.case == "upper",
+    )
+    backend = _backend(config, alphabet, corpus)
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=CLS,
+        eos_token=SEP,
+        cls_token=CLS,
+        sep_token=SEP,
+        unk_token=UNK,
+        pad_token=PAD,
+        mask_token=MASK,
+    )
+    parameters = {
+        name: value
+        for name, value in config.to_dict().items()
+        if name not in ("inputs", "output", "example", "alphabet", "allow_duplicate_ids")
+    }
+    metadata = {
+        "stage": "tokenise",
+        "method": config.method,
+        "parameters": parameters,
+        "alphabet": alphabet.value,
+        "special_tokens": {"cls": CLS, "sep": SEP, "unk": UNK, "pad": PAD, "mask": MASK},
+        "inputs": [{"path": str(path), "digest": file_digest(path)} for path in config.inputs],
+        "corpus": {
+            "records": corpus.records,
+            "residues": corpus.residues,
+            "segments": corpus.segments_seen,
+            "trained_on_segments": len(corpus.segments) if learns else 0,
+            "trained_on_residues": corpus.sampled_residues if learns else 0,
+        },
+        "seed": config.seed,
+        "genomeflow_version": __version__,
+    }
+    tokenizer = GenomeTokenizer(hf, metadata)
+    with atomic_directory(config.output) as folder:
+        tokenizer.save(folder)
+    return TokeniseSummary(
+        output=str(config.output),
+        method=config.method,
+        vocab_size=tokenizer.vocab_size,
+        alphabet=alphabet.value,
+        corpus_records=corpus.records,
+        corpus_residues=corpus.residues,
+        trained_on_residues=metadata["corpus"]["trained_on_residues"],
+    )

@@ -50,3 +50,22 @@ def test_dinucleotide_shuffles_of_promoters(ecoli, tmp_path):
         assert Counter(control.sequence[i : i + 2] for i in range(80)) == pairs
         changed += control.sequence != source
     assert changed > 3300
+
+
+def test_dataset_of_promoters_keeps_sources_apart(ecoli, tmp_path):
+    import datasets
+
+    inputs = [str(ecoli / "promoter.fasta.gz"), str(ecoli / "non_promoter.fasta.gz")]
+    assert (
+        main(["tokenise", *inputs, "-o", str(tmp_path / "tok"), "--method", "kmer", "-k", "6"]) == 0
+    )
+    assert main(["dataset", *inputs, "-t", str(tmp_path / "tok"), "-o", str(tmp_path / "ds")]) == 0
+    dataset = datasets.load_from_disk(str(tmp_path / "ds"))
+    groups = {split: set(dataset[split]["group"]) for split in dataset}
+    assert sum(len(g) for g in groups.values()) == 2 * 3382
+    assert groups["train"].isdisjoint(groups["valid"] | groups["test"])
+    assert groups["valid"].isdisjoint(groups["test"])
+    assert [len(groups[s]) for s in ("train", "valid", "test")] == [5412, 676, 676]
+    assert len(dataset["train"]) == 2 * 5412  # every train sequence and its reverse complement
+    assert set(dataset["test"]["strand"]) == {"+"}
+    assert max(len(ids) for ids in dataset["test"]["input_ids"]) == 76 + 2  # 81 - 6 + 1 k-mers

@@ -20,6 +20,7 @@ from typing import Any
 
 from genomeflow import __version__
 from genomeflow.config import (
+    DatasetConfig,
     StageConfig,
     SyntheticConfig,
     TokeniseConfig,
@@ -166,12 +167,31 @@ def run_tokenise(config: TokeniseConfig) -> int:
     return 0
 
 
-def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Print rows as aligned columns (numbers right-aligned)."""
+def run_dataset(config: DatasetConfig) -> int:
+    from genomeflow.data import SPLITS, build_dataset
+
+    summary = build_dataset(config)
+    header = ["split", *summary.label_names, "total"]
+    rows = [
+        [
+            split,
+            *(str(summary.rows[split].get(name, 0)) for name in summary.label_names),
+            str(sum(summary.rows[split].values())),
+        ]
+        for split in SPLITS
+    ]
+    print_table(header, rows, left=1)
+    note = f"; {summary.truncated} rows truncated" if summary.truncated else ""
+    print(f"dataset written to {summary.output}{note}")
+    return 0
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2) -> None:
+    """Print rows as aligned columns: the first ``left`` columns left-aligned, numbers right."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     for row in [header, *rows]:
         cells = [
-            f"{cell:<{width}}" if index < 2 else f"{cell:>{width}}"
+            f"{cell:<{width}}" if index < left else f"{cell:>{width}}"
             for index, (cell, width) in enumerate(zip(row, widths, strict=True))
         ]
         print("  ".join(cells).rstrip())
@@ -187,6 +207,11 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], int], str]] = {
         TokeniseConfig,
         run_tokenise,
         "learn (unigram, bpe) or build (char, kmer) a tokeniser folder from sequences",
+    ),
+    "dataset": (
+        DatasetConfig,
+        run_dataset,
+        "split labelled sequences by source (grouped, stratified), augment train, tokenise",
     ),
     "synthetic": (
         SyntheticConfig,

@@ -251,6 +251,73 @@ class TokeniseConfig(StageConfig):
         self.alphabet = _alphabet_or_none(self.alphabet)
 
 
+@dataclass
+class DatasetConfig(StageConfig):
+    """Settings of ``genomeflow dataset``: labelled, split, tokenised sequences."""
+
+    inputs: list[str] = option(
+        help="FASTA/FASTQ files: one per class, or any number with --label-table", positional=True
+    )
+    tokeniser: str = option(help="tokeniser folder written by genomeflow tokenise", short="-t")
+    output: str = option(help="output folder (datasets.load_from_disk loads it)", short="-o")
+    labels: list[str] | None = option(
+        None, help="class names of the input files, in order", shown="the file names"
+    )
+    label_table: str | None = option(None, help="CSV/TSV file with id and label columns")
+    split: list[float] = option([0.8, 0.1, 0.1], help="train, valid and test shares of sequences")
+    chunk_size: int = option(
+        0, help="cut sequences into windows of this many residues (0 = keep whole)"
+    )
+    chunk_overlap: int = option(0, help="residues shared by neighbouring windows")
+    min_chunk_length: int = option(
+        0,
+        help="shortest last window kept as is; a shorter tail is covered by moving the last "
+        "window back (0 = half a window)",
+    )
+    max_length: int = option(
+        512, help="tokens per row with CLS/SEP; longer rows are truncated and counted"
+    )
+    reverse_complement: bool | None = option(
+        None,
+        help="add reverse complements to the train split only",
+        shown="on for DNA/RNA, off for protein",
+    )
+    seed: int = option(42, help="random seed of the split")
+    alphabet: Alphabet | None = option(
+        None,
+        help="dna, rna or protein; detected from the first records when not given",
+        shown="detect",
+    )
+    allow_duplicate_ids: bool = option(False, help="accept input records that repeat an id")
+
+    def __post_init__(self) -> None:
+        _require(bool(self.inputs), "give the FASTA/FASTQ files (one per class)")
+        _require(bool(self.tokeniser), "give a tokeniser folder (--tokeniser tok/)")
+        _require(bool(self.output), "give an output folder (--output dataset/)")
+        _require(
+            len(self.split) == 3 and all(share > 0 for share in self.split),
+            f"--split needs three positive shares (train valid test), got {self.split}",
+        )
+        _require(
+            abs(sum(self.split) - 1) < 1e-6,
+            f"--split shares must sum to 1, got {sum(self.split):g}",
+        )
+        _require(self.chunk_size >= 0, f"--chunk-size must be 0 or more, got {self.chunk_size}")
+        _require(
+            self.chunk_overlap == 0 or 0 < self.chunk_overlap < self.chunk_size,
+            f"--chunk-overlap must be below --chunk-size ({self.chunk_size}), "
+            f"got {self.chunk_overlap}",
+        )
+        _require(
+            0 <= self.min_chunk_length <= max(self.chunk_size, 0),
+            f"--min-chunk-length must be between 0 and --chunk-size, got {self.min_chunk_length}",
+        )
+        _require(
+            self.max_length >= 3, f"--max-length must be at least 3 tokens, got {self.max_length}"
+        )
+        self.alphabet = _alphabet_or_none(self.alphabet)
+
+
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically (see genomeflow.storage)."""
     from genomeflow.storage import open_text_output

@@ -47,6 +47,7 @@ class GenomeTokenizer:
     def __init__(self, hf: Any, metadata: dict[str, Any]) -> None:
         self.hf = hf
         self.metadata = metadata
+        self._backends: dict[int | None, Any] = {}  # max_length -> configured backend copy
 
     @property
     def method(self) -> str:
@@ -76,17 +77,31 @@ class GenomeTokenizer:
         encoding = self.hf.backend_tokenizer.encode(self.words(sequence), add_special_tokens=False)
         return encoding.tokens
 
-    def encode(
-        self, sequences: Sequence[str], max_length: int | None = None
-    ) -> dict[str, list[list[int]]]:
-        """Token ids with CLS/SEP and attention masks; truncated to ``max_length`` when given."""
-        batch = self.hf(
-            [self.words(s) for s in sequences],
-            truncation=max_length is not None,
-            max_length=max_length,
-            add_special_tokens=True,
-        )
-        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    def encode(self, sequences: Sequence[str], max_length: int | None = None) -> dict[str, list]:
+        """Encode sequences with CLS/SEP, cut to ``max_length`` tokens when given.
+
+        Returns:
+            ``input_ids`` and ``attention_mask`` (lists of int lists), and ``truncated``
+            (one bool per sequence: tokens were cut off).
+        """
+        backend = self._backends.get(max_length)
+        if backend is None:
+            from tokenizers import Tokenizer
+
+            # A private copy, so the truncation setting never leaks into self.hf.
+            backend = Tokenizer.from_str(self.hf.backend_tokenizer.to_str())
+            backend.no_padding()
+            if max_length is None:
+                backend.no_truncation()
+            else:
+                backend.enable_truncation(max_length)
+            self._backends[max_length] = backend
+        encodings = backend.encode_batch([self.words(s) for s in sequences])
+        return {
+            "input_ids": [e.ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+            "truncated": [bool(e.overflowing) for e in encodings],
+        }
 
     def save(self, folder: str | os.PathLike[str]) -> None:
         """Write the HF files and genomeflow.json into an existing folder."""

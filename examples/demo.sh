@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The most complete genomeflow flow that exists so far, on real data:
-# validate the class FASTA files, make k-let-shuffled and Markov controls, validate those.
+# The most complete genomeflow flow that exists so far, on real data: validate the class FASTA
+# files, make k-let-shuffled and Markov controls, learn an empirical (Unigram) tokeniser, and
+# build the grouped, stratified train/valid/test dataset.
 # Usage: examples/demo.sh DATA_DIR OUT_DIR   (DATA_DIR holds one FASTA file per class)
 set -euo pipefail
 data=${1:?give the folder of FASTA files}
@@ -30,4 +31,10 @@ for input in "${inputs[@]}"; do
   printf '%-14s records with TATAAT: %5s   in k=2 shuffles: %5s   in Markov samples: %5s\n' \
     "$name" "$(count "$input")" "$(count "$out/$name.shuffle_k2.fasta.gz")" "$(count "$out/$name.markov_o2.fasta.gz")"
 done
+echo "== 5. an empirical (SentencePiece-style Unigram) tokeniser learned from the sequences"
+genomeflow tokenise "${inputs[@]}" -o "$out/tokeniser" --method unigram --vocab-size 4096 \
+  --example TTGACAATTAATCATCGGCTCGTATAATGTGTGGA
+
+echo "== 6. the dataset: split by source sequence, reverse complements in train only, tokenised"
+genomeflow dataset "${inputs[@]}" -t "$out/tokeniser" -o "$out/dataset"
 echo "demo outputs are in $out"

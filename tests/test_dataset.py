@@ -116,3 +116,22 @@ def test_bad_inputs(tmp_path, classes, tokeniser, capsys):
     code = main(["dataset", *classes, "-t", str(tmp_path / "nope"), "-o", str(tmp_path / "x")])
     assert code == 2 and "no such tokeniser folder" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_three_protein_classes_get_no_reverse_complement(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    amino = "ACDEFGHIKLMNPQRSTVWY"
+    files = []
+    for name in ("kinase", "protease", "transporter"):
+        records = [(f"{name}{i}", "".join(rng.choices(amino, k=50))) for i in range(20)]
+        files.append(str(write_text(tmp_path / f"{name}.faa", fasta_text(records))))
+    folder = tmp_path / "tok"
+    train_tokeniser(TokeniseConfig(inputs=files, output=str(folder), method="char"))
+    dataset = build(files, str(folder), tmp_path / "ds")
+    assert dataset["train"].features["label"].names == ["kinase", "protease", "transporter"]
+    assert set(dataset["train"]["strand"]) == {"+"}
+    assert sorted(set(dataset["test"]["label"])) == [0, 1, 2]
+    with pytest.raises(ConfigError, match="DNA/RNA only"):
+        build(files, str(folder), tmp_path / "x", reverse_complement=True)

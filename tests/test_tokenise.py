@@ -41,6 +41,7 @@ def test_every_method_saves_a_folder_autotokenizer_loads(tmp_path, corpus, metho
         "<mask>",
     )
     encoded = tokenizer.encode(["TATAATGCGC", "acgtac"])
+    assert hf(tokenizer.words("TATAATGCGC"))["input_ids"] == encoded["input_ids"][0]
     for ids in encoded["input_ids"]:
         assert ids[0] == hf.cls_token_id and ids[-1] == hf.sep_token_id
         assert hf.unk_token_id not in ids  # ACGT in any case is always known

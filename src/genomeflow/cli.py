@@ -48,6 +48,15 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
+def _show(value: Any) -> str:
+    """A default as the user would type it: ``0.8 0.1 0.1``, ``dna``, ``none``."""
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return "none" if value is None else str(value)
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
     """Add one argument per field of a config dataclass, help text showing its default.
 
@@ -67,10 +76,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_class: type) ->
         )
         text = item.metadata["help"]
         if not required:
-            shown = default.value if isinstance(default, enum.Enum) else default
-            text += (
-                f" (default: {'detect' if shown is None and item.name == 'alphabet' else shown})"
-            )
+            text += f" (default: {item.metadata['shown'] or _show(default)})"
         else:
             text += " (required)"
         kwargs: dict[str, Any] = {"help": text, "default": argparse.SUPPRESS}

@@ -45,6 +45,20 @@ def option(
     return field(default=default, metadata=metadata)
 
 
+def alphabet_option() -> Any:
+    """The ``alphabet`` setting every stage that reads sequences has."""
+    return option(
+        None,
+        help="dna, rna or protein; detected from the first records when not given",
+        shown="detect",
+    )
+
+
+def duplicate_ids_option() -> Any:
+    """The ``allow_duplicate_ids`` setting every stage that reads sequences has."""
+    return option(False, help="accept input records that repeat an id")
+
+
 class StageConfig:
     """Loading and export shared by every stage configuration dataclass."""
 
@@ -135,12 +149,8 @@ class SyntheticConfig(StageConfig):
     reverse_complement: bool = option(
         False, help="also write the reverse complement of every control (DNA/RNA only)"
     )
-    alphabet: Alphabet | None = option(
-        None,
-        help="dna, rna or protein; detected from the first records when not given",
-        shown="detect",
-    )
-    allow_duplicate_ids: bool = option(False, help="accept input records that repeat an id")
+    alphabet: Alphabet | None = alphabet_option()
+    allow_duplicate_ids: bool = duplicate_ids_option()
 
     def __post_init__(self) -> None:
         _require(bool(self.inputs), "give at least one input FASTA/FASTQ file")
@@ -163,12 +173,8 @@ class ValidateConfig(StageConfig):
     """Settings of ``genomeflow validate``: check sequence files and summarise them."""
 
     inputs: list[str] = option(help="FASTA/FASTQ files (plain or .gz) to check", positional=True)
-    alphabet: Alphabet | None = option(
-        None,
-        help="dna, rna or protein; detected from the first records when not given",
-        shown="detect",
-    )
-    allow_duplicate_ids: bool = option(False, help="accept records that repeat an id")
+    alphabet: Alphabet | None = alphabet_option()
+    allow_duplicate_ids: bool = duplicate_ids_option()
     json: str | None = option(None, help="also write the summary to this JSON file")
 
     def __post_init__(self) -> None:
@@ -209,12 +215,8 @@ class TokeniseConfig(StageConfig):
         "on (bounds time and memory on genomes); 0 = train on everything",
     )
     seed: int = option(42, help="random seed of the segment sample")
-    alphabet: Alphabet | None = option(
-        None,
-        help="dna, rna or protein; detected from the first records when not given",
-        shown="detect",
-    )
-    allow_duplicate_ids: bool = option(False, help="accept input records that repeat an id")
+    alphabet: Alphabet | None = alphabet_option()
+    allow_duplicate_ids: bool = duplicate_ids_option()
     example: str | None = option(None, help="print how this sequence is segmented")
 
     def __post_init__(self) -> None:
@@ -283,12 +285,8 @@ class DatasetConfig(StageConfig):
         shown="on for DNA/RNA, off for protein",
     )
     seed: int = option(42, help="random seed of the split")
-    alphabet: Alphabet | None = option(
-        None,
-        help="dna, rna or protein; detected from the first records when not given",
-        shown="detect",
-    )
-    allow_duplicate_ids: bool = option(False, help="accept input records that repeat an id")
+    alphabet: Alphabet | None = alphabet_option()
+    allow_duplicate_ids: bool = duplicate_ids_option()
 
     def __post_init__(self) -> None:
         _require(bool(self.inputs), "give the FASTA/FASTQ files (one per class)")

@@ -27,7 +27,7 @@ def test_version(capsys):
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_help_documents_every_setting_with_its_default(capsys, command):
     with pytest.raises(SystemExit):
-        main([command, "--help"])
+        main([*command.split(), "--help"])
     text = " ".join(capsys.readouterr().out.split())
     config_class = COMMANDS[command][0]
     for field in config_class.__dataclass_fields__.values():
@@ -45,7 +45,7 @@ def test_help_documents_every_setting_with_its_default(capsys, command):
 def test_top_level_help_lists_commands():
     text = build_parser().format_help()
     for command in COMMANDS:
-        assert command in text
+        assert command.split()[0] in text
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
@@ -169,3 +169,23 @@ def test_gzip_output_is_reproducible_bytes(tmp_path, capsys, tiny_fasta):
     output = tmp_path / "c.fa.gz"
     run(capsys, "synthetic", tiny_fasta, "-o", output)
     assert gzip.decompress(output.read_bytes()).startswith(b">pos0_ctrl1 control of pos0")
+
+
+def test_tokens_subcommands(tmp_path, capsys, tiny_fasta):
+    for name in ("a", "b"):
+        args = ["tokenise", tiny_fasta, "-o", tmp_path / name, "--vocab-size", 40]
+        assert run(capsys, *args, "--seed", len(name))[0] == 0
+    code, out, _ = run(
+        capsys, "tokens", "compare", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "cmp"
+    )
+    assert code == 0 and "token overlap" in out and (tmp_path / "cmp" / "scores.png").exists()
+    code, out, _ = run(
+        capsys, "tokens", "merge", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "m"
+    )
+    assert code == 0 and "merged 2 tokenisers (outer, mean)" in out
+    code, out, _ = run(
+        capsys, "tokens", "inspect", tmp_path / "m", "-o", tmp_path / "i", "--fasta", tiny_fasta
+    )
+    assert code == 0 and "100.00% of residues in known tokens" in out
+    code, _, err = run(capsys, "tokens", "compare", tmp_path / "a", "-o", tmp_path / "x")
+    assert code == 2 and "two or more tokeniser folders" in err

@@ -24,6 +24,9 @@ from genomeflow.config import (
     StageConfig,
     SyntheticConfig,
     TokeniseConfig,
+    TokensCompareConfig,
+    TokensInspectConfig,
+    TokensMergeConfig,
     ValidateConfig,
     read_settings_file,
 )
@@ -192,6 +195,67 @@ def run_dataset(config: DatasetConfig) -> int:
     return 0
 
 
+def run_tokens_compare(config: TokensCompareConfig) -> int:
+    from genomeflow.tokenise.qc import compare_tokenisers, write_comparison
+
+    result = compare_tokenisers(config.tokenisers, config.names)
+    written = write_comparison(result, config.output)
+    print("token overlap, % of the row tokeniser's tokens also in the column tokeniser's:")
+    print_table(
+        ["", *result.names],
+        [
+            [name, *(f"{value:.1f}" for value in row)]
+            for name, row in zip(result.names, result.contained_pct, strict=True)
+        ],
+        left=1,
+    )
+    summary = result.summary()
+    print(
+        f"{summary['tokens_in_all']:,} of {summary['tokens_in_union']:,} tokens are in every "
+        f"tokeniser; {len(summary['outliers'])} score-variance outliers"
+    )
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"report written to {config.output}: {', '.join(p.name for p in written)}")
+    return 0
+
+
+def run_tokens_merge(config: TokensMergeConfig) -> int:
+    from genomeflow.tokenise import GenomeTokenizer
+    from genomeflow.tokenise.qc import merge_tokenisers
+
+    folder = merge_tokenisers(
+        config.tokenisers, config.output, config.how, config.pooling, config.names
+    )
+    size = GenomeTokenizer.load(folder).vocab_size
+    print(
+        f"merged {len(config.tokenisers)} tokenisers ({config.how}, {config.pooling}) into "
+        f"{folder}: {size:,} tokens"
+    )
+    return 0
+
+
+def run_tokens_inspect(config: TokensInspectConfig) -> int:
+    from genomeflow.tokenise.qc import inspect_tokeniser, write_inspection
+
+    result = inspect_tokeniser(config.tokeniser, config.fasta)
+    written = write_inspection(result, config.output)
+    print(
+        f"{result.folder}: {result.method} tokeniser for {result.alphabet}, "
+        f"{result.vocab_size:,} tokens, mean token length {result.mean_token_length:.2f} residues"
+    )
+    if result.coverage is not None:
+        cover = result.coverage
+        print(
+            f"on {cover.records:,} sequences: {100 * cover.residue_coverage:.2f}% of residues "
+            f"in known tokens, {100 * cover.unknown_share:.2f}% <unk> tokens, "
+            f"{cover.tokens_per_sequence:.1f} tokens per sequence, "
+            f"{cover.residues_per_token:.2f} residues per token"
+        )
+    print(f"report written to {config.output}: {', '.join(p.name for p in written)}")
+    return 0
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2) -> None:
     """Print rows as aligned columns: the first ``left`` columns left-aligned, numbers right."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
@@ -213,6 +277,21 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], int], str]] = {
         TokeniseConfig,
         run_tokenise,
         "learn (unigram, bpe) or build (char, kmer) a tokeniser folder from sequences",
+    ),
+    "tokens compare": (
+        TokensCompareConfig,
+        run_tokens_compare,
+        "compare tokenisers: vocabulary overlap, per-token score variance and outliers",
+    ),
+    "tokens merge": (
+        TokensMergeConfig,
+        run_tokens_merge,
+        "merge unigram tokenisers (inner/outer union, mean/median/min/max scores)",
+    ),
+    "tokens inspect": (
+        TokensInspectConfig,
+        run_tokens_inspect,
+        "inspect a tokeniser: vocabulary, token lengths, coverage of FASTA files",
     ),
     "dataset": (
         DatasetConfig,
@@ -245,10 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"genomeflow {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups: dict[str, Any] = {}  # "tokens" -> its subparsers, for two-word commands
     for name, (config_class, _, summary) in COMMANDS.items():
-        sub = commands.add_parser(
-            name, help=summary, description=summary[0].upper() + summary[1:] + ".", parents=[common]
+        group, _, leaf = name.rpartition(" ")
+        if group and group not in groups:
+            holder = commands.add_parser(group, help=f"{group} subcommands", parents=[common])
+            groups[group] = holder.add_subparsers(
+                dest="subcommand", metavar="SUBCOMMAND", required=True
+            )
+        sub = (groups[group] if group else commands).add_parser(
+            leaf, help=summary, description=summary[0].upper() + summary[1:] + ".", parents=[common]
         )
+        sub.set_defaults(command=name)
         sub.add_argument(
             "--config",
             metavar="FILE",

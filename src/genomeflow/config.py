@@ -316,6 +316,56 @@ class DatasetConfig(StageConfig):
         self.alphabet = _alphabet_or_none(self.alphabet)
 
 
+TOKENISER_NAMES_HELP = "a label per tokeniser, in order, for columns, plots and metadata"
+
+
+@dataclass
+class TokensCompareConfig(StageConfig):
+    """Settings of ``genomeflow tokens compare``."""
+
+    tokenisers: list[str] = option(help="two or more tokeniser folders", positional=True)
+    output: str = option(
+        help="report folder: tokens.tsv, overlap.tsv, comparison.json, scores.png", short="-o"
+    )
+    names: list[str] | None = option(None, help=TOKENISER_NAMES_HELP, shown="the folder names")
+
+    def __post_init__(self) -> None:
+        _require(len(self.tokenisers) >= 2, "give two or more tokeniser folders to compare")
+
+
+@dataclass
+class TokensMergeConfig(StageConfig):
+    """Settings of ``genomeflow tokens merge``."""
+
+    tokenisers: list[str] = option(help="two or more unigram tokeniser folders", positional=True)
+    output: str = option(
+        help="merged unigram tokeniser folder (loadable by AutoTokenizer)", short="-o"
+    )
+    how: Literal["inner", "outer"] = option(
+        "outer", help="inner: pieces in every tokeniser; outer: pieces in any"
+    )
+    pooling: Literal["mean", "median", "min", "max"] = option(
+        "mean", help="how a piece's log-probabilities across tokenisers become its merged score"
+    )
+    names: list[str] | None = option(None, help=TOKENISER_NAMES_HELP, shown="the folder names")
+
+    def __post_init__(self) -> None:
+        _require(len(self.tokenisers) >= 2, "give two or more tokeniser folders to merge")
+
+
+@dataclass
+class TokensInspectConfig(StageConfig):
+    """Settings of ``genomeflow tokens inspect``."""
+
+    tokeniser: str = option(help="the tokeniser folder", positional=True)
+    output: str = option(
+        help="report folder: inspection.json, token_lengths.tsv, token_lengths.png", short="-o"
+    )
+    fasta: list[str] | None = option(
+        None, help="FASTA/FASTQ files (plain or .gz) to measure coverage and compression on"
+    )
+
+
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically (see genomeflow.storage)."""
     from genomeflow.storage import open_text_output

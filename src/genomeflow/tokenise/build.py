@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,14 +34,18 @@ class TokeniseSummary:
     trained_on_residues: int
 
 
-def _residue_letters(alphabet: Alphabet, case: str) -> list[str]:
+def residue_letters(alphabet: Alphabet, case: str) -> list[str]:
     """Residue characters a tokeniser must know (IUPAC codes included, gaps left out)."""
     letters = [c for c in alphabet.letters if c not in GAPS]
     return letters + [c.lower() for c in letters] if case == "keep" else letters
 
 
-def _backend(config: TokeniseConfig, alphabet: Alphabet, corpus: Corpus) -> Any:
-    """The HF ``tokenizers.Tokenizer`` for the configured method, trained where it learns."""
+def _backend(config: TokeniseConfig, alphabet: Alphabet, corpus: Corpus) -> tuple[Any, list[str]]:
+    """The HF ``tokenizers.Tokenizer`` for the configured method, trained where it learns.
+
+    Also returns the residue letters added to a Unigram vocabulary because the corpus lacks
+    them (they carry a floor score, not a learned one).
+    """
     from tokenizers import (
         Regex,
         Tokenizer,
@@ -51,7 +56,7 @@ def _backend(config: TokeniseConfig, alphabet: Alphabet, corpus: Corpus) -> Any:
         trainers,
     )
 
-    letters = _residue_letters(alphabet, config.case)
+    letters = residue_letters(alphabet, config.case)
     show = False  # the corpus progress bar has run; trainers print raw lines into logs
     if config.method == "unigram":
         backend = Tokenizer(models.Unigram())
@@ -97,38 +102,55 @@ def _backend(config: TokeniseConfig, alphabet: Alphabet, corpus: Corpus) -> Any:
         )
     if trainer is not None:
         backend.train_from_iterator(corpus.segments, trainer=trainer, length=len(corpus.segments))
+    added: list[str] = []
     if config.method == "unigram":
-        backend = _canonical_unigram(backend, letters)
+        backend, added = _canonical_unigram(backend, letters)
     backend.post_processor = processors.TemplateProcessing(
         single=f"{CLS} $A {SEP}",
         pair=f"{CLS} $A {SEP} $B {SEP}",
         special_tokens=[(CLS, backend.token_to_id(CLS)), (SEP, backend.token_to_id(SEP))],
     )
-    return backend
+    return backend, added
 
 
-def _canonical_unigram(backend: Any, letters: list[str]) -> Any:
+SCORE_DECIMALS = 6  # Unigram log-probabilities are rounded to 1e-6 (see _canonical_unigram)
+
+
+def ordered_pieces(
+    scored: Iterable[tuple[str, float]], letters: Sequence[str]
+) -> tuple[list[tuple[str, float]], list[str]]:
+    """Unigram pieces in canonical order, every residue letter included.
+
+    Scores are rounded to SCORE_DECIMALS; letters missing from ``scored`` are appended with a
+    floor score (one below the lowest), so they are tokens rather than <unk>; pieces are ordered
+    by (-score, piece). Returns the pieces and the letters that were added.
+    """
+    pieces = [(piece, round(score, SCORE_DECIMALS)) for piece, score in scored]
+    known = {piece for piece, _ in pieces}
+    floor = round(min((score for _, score in pieces), default=0.0) - 1.0, SCORE_DECIMALS)
+    added = [letter for letter in letters if letter not in known]
+    pieces += [(letter, floor) for letter in added]
+    pieces.sort(key=lambda item: (-item[1], item[0]))
+    return pieces, added
+
+
+def _canonical_unigram(backend: Any, letters: list[str]) -> tuple[Any, list[str]]:
     """Make a trained Unigram model reproducible and complete.
 
     HF's Unigram trainer sums its EM statistics in hash-map order, so two runs on the same
     corpus give the same pieces with scores that differ by ~1e-14 and ties in another order.
-    Scores are rounded to 1e-6 (log-probabilities; far below any difference that changes a
-    segmentation) and pieces ordered by (score, piece), which makes the files byte-identical
-    unless a score lies within ~1e-14 of a rounding boundary. Residue letters the corpus lacks
-    are appended below every learned piece, so they are tokens rather than <unk>.
+    Rounding the scores to 1e-6 (log-probabilities; far below any difference that changes a
+    segmentation) and ordering pieces by (score, piece) makes the files byte-identical unless
+    a score lies within ~1e-14 of a rounding boundary.
     """
     from tokenizers import Tokenizer
 
     document = json.loads(backend.to_str())
     vocabulary = document["model"]["vocab"]
     special = vocabulary[: len(SPECIAL_TOKENS)]
-    learned = [(piece, round(score, 6)) for piece, score in vocabulary[len(SPECIAL_TOKENS) :]]
-    known = {piece for piece, _ in learned}
-    floor = round(min((score for _, score in learned), default=0.0) - 1.0, 6)
-    learned += [(letter, floor) for letter in letters if letter not in known]
-    learned.sort(key=lambda item: (-item[1], item[0]))
-    document["model"]["vocab"] = special + [list(item) for item in learned]
-    return Tokenizer.from_str(json.dumps(document))
+    pieces, added = ordered_pieces(vocabulary[len(SPECIAL_TOKENS) :], letters)
+    document["model"]["vocab"] = special + [list(item) for item in pieces]
+    return Tokenizer.from_str(json.dumps(document)), added
 
 
 def train_tokeniser(config: TokeniseConfig) -> TokeniseSummary:
@@ -145,7 +167,7 @@ def train_tokeniser(config: TokeniseConfig) -> TokeniseSummary:
         config.seed,
         uppercase=config.case == "upper",
     )
-    backend = _backend(config, alphabet, corpus)
+    backend, added_letters = _backend(config, alphabet, corpus)
     hf = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         bos_token=CLS,
@@ -167,6 +189,7 @@ def train_tokeniser(config: TokeniseConfig) -> TokeniseSummary:
         "parameters": parameters,
         "alphabet": alphabet.value,
         "special_tokens": {"cls": CLS, "sep": SEP, "unk": UNK, "pad": PAD, "mask": MASK},
+        "added_letters": added_letters,  # residue letters not learned, given a floor score
         "inputs": [{"path": str(path), "digest": file_digest(path)} for path in config.inputs],
         "corpus": {
             "records": corpus.records,

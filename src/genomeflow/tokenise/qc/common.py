@@ -1,0 +1,188 @@
+"""What compare, merge and inspect share: loading tokeniser folders and writing reports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import statistics
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genomeflow import __version__
+from genomeflow.errors import ConfigError, InputError
+from genomeflow.storage import atomic_output
+from genomeflow.tokenise.tokenizer import SPECIAL_TOKENS, GenomeTokenizer
+
+log = logging.getLogger(__name__)
+
+HOWS = ("inner", "outer")
+# How the scores of one piece in several tokenisers become its merged score.
+POOLINGS: dict[str, Callable[[Sequence[float]], float]] = {
+    "mean": statistics.fmean,
+    "median": statistics.median,
+    "min": min,
+    "max": max,
+}
+TUKEY_FENCE = 1.5  # outliers: variance above Q3 + 1.5 * IQR of the variances
+_SPECIALS = frozenset(SPECIAL_TOKENS)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One loaded tokeniser folder, as compare and merge use it."""
+
+    name: str
+    folder: Path
+    tokenizer: GenomeTokenizer
+    document: dict[str, Any]  # tokenizer.json
+    tokens: frozenset[str]  # vocabulary without the special tokens
+    scores: dict[str, float] | None  # Unigram log-probability per token; None: not Unigram
+
+    @property
+    def case(self) -> str:
+        return self.tokenizer.metadata.get("parameters", {}).get("case", "upper")
+
+
+def _load_source(folder: str | os.PathLike[str], name: str) -> _Source:
+    tokenizer = GenomeTokenizer.load(folder)
+    folder = Path(folder)
+    vocabulary = tokenizer.vocabulary()
+    if [vocabulary.get(token) for token in SPECIAL_TOKENS] != list(range(len(SPECIAL_TOKENS))):
+        raise InputError(
+            f"{folder}: special tokens are not {', '.join(SPECIAL_TOKENS)} with ids 0-4; "
+            "give a folder written by `genomeflow tokenise`"
+        )
+    document = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+    model = document.get("model", {})
+    scores = None
+    if model.get("type") == "Unigram":
+        # Letters the corpus lacked carry a floor score, not a learned one: not compared.
+        unscored = _SPECIALS | set(tokenizer.metadata.get("added_letters", []))
+        scores = {piece: float(score) for piece, score in model["vocab"] if piece not in unscored}
+    tokens = frozenset(vocabulary) - _SPECIALS
+    return _Source(name, folder, tokenizer, document, tokens, scores)
+
+
+def _default_names(folders: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Folder names; a name shared by several folders gets ``#1``, ``#2``... in order."""
+    bases = [Path(folder).resolve().name or str(folder) for folder in folders]
+    repeated = {base for base, count in Counter(bases).items() if count > 1}
+    seen: Counter[str] = Counter()
+    names = []
+    for base in bases:
+        if base in repeated:
+            seen[base] += 1
+            base = f"{base}#{seen[base]}"
+        names.append(base)
+    return names
+
+
+def _check_names(names: Sequence[str], folders: Sequence[str | os.PathLike[str]]) -> list[str]:
+    names = list(names)
+    if len(names) != len(folders):
+        raise ConfigError(
+            f"got {len(names)} names for {len(folders)} tokeniser folders; "
+            "give one name per folder, or none to use the folder names"
+        )
+    for name in names:
+        # Names become TSV column headers and plot labels.
+        if not name or name != name.strip() or any(c in name for c in "\t\r\n"):
+            raise ConfigError(
+                f"tokeniser name {name!r} is empty, padded or holds a tab/newline; "
+                "give short plain names"
+            )
+    repeated = [name for name, count in Counter(names).items() if count > 1]
+    if repeated:
+        raise ConfigError(
+            f"tokeniser name {repeated[0]!r} is given twice; give every tokeniser its own name"
+        )
+    return names
+
+
+def _load_sources(
+    folders: Sequence[str | os.PathLike[str]], names: Sequence[str] | None, action: str
+) -> list[_Source]:
+    """Load two or more tokeniser folders under unique names (``action`` words the errors)."""
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]  # a lone path is one folder, not a sequence of characters
+    if len(folders) < 2:
+        given = ", ".join(map(str, folders)) or "none"
+        raise InputError(
+            f"{action} needs at least two tokeniser folders, got {len(folders)} ({given}); "
+            "give two or more folders written by `genomeflow tokenise`"
+        )
+    checked = _default_names(folders) if names is None else _check_names(names, folders)
+    return [_load_source(folder, name) for folder, name in zip(folders, checked, strict=True)]
+
+
+def _choice(value: str, choices: Iterable[str], option: str) -> str:
+    choices = list(choices)
+    if value not in choices:
+        listed = f"{', '.join(choices[:-1])} or {choices[-1]}"
+        raise ConfigError(f"unknown {option} {value!r}: choose {listed}")
+    return value
+
+
+def _png(draw: Callable[[Any], None], width: float = 7.0, height: float = 4.5) -> bytes:
+    """Render one axes to PNG bytes (``width`` and ``height`` in inches, at 120 dpi).
+
+    The figure gets its own Agg canvas instead of ``matplotlib.use("Agg")``: no display is
+    needed, and the caller's pyplot backend (e.g. a notebook's) is left alone.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    draw(figure.subplots())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _tsv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter="\t", lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue().encode("utf-8")
+
+
+def _json(payload: Any) -> bytes:
+    return (json.dumps(payload, indent=2) + "\n").encode("utf-8")
+
+
+def _number(value: float | None) -> str:
+    """A TSV cell: empty for a missing value; 10 significant digits keep the 1e-6 scores."""
+    return "" if value is None else f"{value:.10g}"
+
+
+def _publish(out_dir: str | os.PathLike[str], files: dict[str, bytes]) -> list[Path]:
+    """Write rendered files into ``out_dir`` (created if missing), each one atomically.
+
+    Everything is rendered before the first write, so a failure in the analysis leaves no file
+    behind. The folder itself is not replaced as a whole: it may be an existing folder that holds
+    other files.
+    """
+    folder = Path(out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: exists and is not a folder; give a folder for the report")
+    if not folder.parent.is_dir():
+        raise InputError(f"{folder.parent}: output folder does not exist; create it first")
+    folder.mkdir(exist_ok=True)
+    written = []
+    for name, data in files.items():
+        with atomic_output(folder / name) as temporary:
+            temporary.write_bytes(data)
+        written.append(folder / name)
+    return written
+
+
+def _provenance(stage: str) -> dict[str, str]:
+    return {"stage": stage, "genomeflow_version": __version__}

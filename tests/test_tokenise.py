@@ -150,3 +150,12 @@ def test_bad_settings_and_inputs(tmp_path, corpus, capsys):
     code = main(["tokenise", str(tmp_path / "missing.fa"), "-o", str(tmp_path / "x")])
     assert code == 2 and "no such file" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_protein_char_vocabulary_with_case_kept(tmp_path):
+    path = write_text(tmp_path / "p.faa", ">p1\nMKTAYIAKQR*\n>p2\nmktwyLLVEE\n")
+    tokenizer = train(path, tmp_path / "t", method="char", case="keep")
+    ids = sorted(tokenizer.vocabulary().values())
+    assert ids == list(range(len(ids)))  # no letter twice, no gap in the ids
+    assert tokenizer.tokens("mK*") == ["m", "K", "*"]
+    assert tokenizer.alphabet.value == "protein"

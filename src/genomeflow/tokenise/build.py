@@ -37,7 +37,9 @@ class TokeniseSummary:
 def residue_letters(alphabet: Alphabet, case: str) -> list[str]:
     """Residue characters a tokeniser must know (IUPAC codes included, gaps left out)."""
     letters = [c for c in alphabet.letters if c not in GAPS]
-    return letters + [c.lower() for c in letters] if case == "keep" else letters
+    if case == "keep":
+        letters += [c.lower() for c in letters if c.lower() != c]  # '*' has no lower case
+    return letters
 
 
 def _backend(config: TokeniseConfig, alphabet: Alphabet, corpus: Corpus) -> tuple[Any, list[str]]:

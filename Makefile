@@ -4,10 +4,14 @@ VENV ?= .venv
 DATA ?= ../shared/data/ecoli_promoters
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Debian packages of the local S3 object store (Ceph radosgw); see ../shared/notes/services.md.
+SERVICE_PACKAGES := ceph-mon ceph-osd radosgw
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup service-packages demo test lint format bench clean
 
 $(STAMP): pyproject.toml constraints.txt
+	command -v radosgw >/dev/null || $(MAKE) service-packages
 	$(PYTHON) -m venv $(VENV)
 	# torch first, from the local CPU wheel, so no later dependency pulls the CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
@@ -15,6 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+service-packages:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/demo.sh "$(DATA)" out/demo

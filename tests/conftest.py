@@ -27,3 +27,18 @@ def ecoli() -> Path:
     """The shared E. coli promoter folder (CI has ../shared beside the checkout)."""
     assert ECOLI.is_dir(), f"{ECOLI} is missing: set GENOMEFLOW_SHARED to the shared folder"
     return ECOLI
+
+
+@pytest.fixture(autouse=True)
+def isolated_services(tmp_path_factory, monkeypatch):
+    """No test reads a developer's services or credentials: its own empty genomeflow home."""
+    monkeypatch.setenv("GENOMEFLOW_HOME", str(tmp_path_factory.mktemp("home")))
+    for variable in (
+        "MLFLOW_TRACKING_URI",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "MLFLOW_S3_ENDPOINT_URL",
+    ):
+        monkeypatch.delenv(variable, raising=False)

@@ -16,11 +16,13 @@ import traceback
 import types
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from genomeflow import __version__
 from genomeflow.config import (
     DatasetConfig,
+    ServicesConfig,
     StageConfig,
     SyntheticConfig,
     TokeniseConfig,
@@ -118,7 +120,7 @@ def config_from_args(config_class: type[StageConfig], args: argparse.Namespace) 
 # --- handlers: build the config, call one library function, report -------------------------
 
 
-def run_validate(config: ValidateConfig) -> int:
+def run_validate(config: ValidateConfig) -> Metrics:
     from genomeflow.config import write_json
     from genomeflow.io.summary import summarise_file
 
@@ -142,10 +144,13 @@ def run_validate(config: ValidateConfig) -> int:
     if config.json:
         write_json(config.json, [s.to_dict() for s in summaries])
         print(f"summary written to {config.json}")
-    return 0
+    return {
+        "records": sum(x.records for x in summaries),
+        "residues": sum(x.residues for x in summaries),
+    }
 
 
-def run_synthetic(config: SyntheticConfig) -> int:
+def run_synthetic(config: SyntheticConfig) -> Metrics:
     from genomeflow.synthetic import make_controls
 
     summary = make_controls(config)
@@ -153,10 +158,10 @@ def run_synthetic(config: SyntheticConfig) -> int:
         f"wrote {summary.controls} controls ({summary.residues:,} residues) of "
         f"{summary.inputs} sequences to {summary.output}"
     )
-    return 0
+    return {"controls": summary.controls, "residues": summary.residues}
 
 
-def run_tokenise(config: TokeniseConfig) -> int:
+def run_tokenise(config: TokeniseConfig) -> Metrics:
     from genomeflow.tokenise import GenomeTokenizer, train_tokeniser
 
     summary = train_tokeniser(config)
@@ -173,10 +178,14 @@ def run_tokenise(config: TokeniseConfig) -> int:
     if config.example:
         tokens = GenomeTokenizer.load(summary.output).tokens(config.example)
         print(f"{config.example} -> {' '.join(tokens)}")
-    return 0
+    return {
+        "vocab_size": summary.vocab_size,
+        "corpus_residues": summary.corpus_residues,
+        "trained_on_residues": summary.trained_on_residues,
+    }
 
 
-def run_dataset(config: DatasetConfig) -> int:
+def run_dataset(config: DatasetConfig) -> Metrics:
     from genomeflow.data import SPLITS, build_dataset
 
     summary = build_dataset(config)
@@ -192,10 +201,12 @@ def run_dataset(config: DatasetConfig) -> int:
     print_table(header, rows, left=1)
     note = f"; {summary.truncated} rows truncated" if summary.truncated else ""
     print(f"dataset written to {summary.output}{note}")
-    return 0
+    return {f"rows_{split}": sum(summary.rows[split].values()) for split in SPLITS} | {
+        "truncated_rows": summary.truncated
+    }
 
 
-def run_tokens_compare(config: TokensCompareConfig) -> int:
+def run_tokens_compare(config: TokensCompareConfig) -> Metrics:
     from genomeflow.tokenise.qc import compare_tokenisers, write_comparison
 
     result = compare_tokenisers(config.tokenisers, config.names)
@@ -217,10 +228,10 @@ def run_tokens_compare(config: TokensCompareConfig) -> int:
     for note in result.notes:
         print(f"note: {note}")
     print(f"report written to {config.output}: {', '.join(p.name for p in written)}")
-    return 0
+    return {"tokens_in_all": summary["tokens_in_all"], "outliers": len(summary["outliers"])}
 
 
-def run_tokens_merge(config: TokensMergeConfig) -> int:
+def run_tokens_merge(config: TokensMergeConfig) -> Metrics:
     from genomeflow.tokenise import GenomeTokenizer
     from genomeflow.tokenise.qc import merge_tokenisers
 
@@ -232,10 +243,10 @@ def run_tokens_merge(config: TokensMergeConfig) -> int:
         f"merged {len(config.tokenisers)} tokenisers ({config.how}, {config.pooling}) into "
         f"{folder}: {size:,} tokens"
     )
-    return 0
+    return {"vocab_size": size}
 
 
-def run_tokens_inspect(config: TokensInspectConfig) -> int:
+def run_tokens_inspect(config: TokensInspectConfig) -> Metrics:
     from genomeflow.tokenise.qc import inspect_tokeniser, write_inspection
 
     result = inspect_tokeniser(config.tokeniser, config.fasta)
@@ -253,7 +264,27 @@ def run_tokens_inspect(config: TokensInspectConfig) -> int:
             f"{cover.residues_per_token:.2f} residues per token"
         )
     print(f"report written to {config.output}: {', '.join(p.name for p in written)}")
-    return 0
+    return {"vocab_size": result.vocab_size}
+
+
+def run_services(config: ServicesConfig) -> Metrics:
+    from genomeflow.services import services_down, services_status, services_up
+
+    if config.action == "up":
+        state = services_up(config)
+        store = state.get("object_store")
+        if store:
+            print(f"object store: {store['endpoint']} bucket {store['bucket']}")
+        print(f"MLflow UI: {state['mlflow']['uri']} (artifacts: {state['mlflow']['artifacts']})")
+    elif config.action == "down":
+        stopped = services_down(config)
+        print(
+            f"stopped: {', '.join(stopped)}" if stopped else "nothing genomeflow started is running"
+        )
+    else:
+        for name, status in services_status(config).items():
+            print(f"{name}: {status}")
+    return {}
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2) -> None:
@@ -267,7 +298,11 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int 
         print("  ".join(cells).rstrip())
 
 
-COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], int], str]] = {
+LONG_STAGES = {"tokenise", "dataset"}  # MLflow samples CPU/memory (and GPU) while they run
+UNTRACKED = {"services"}  # commands that are not stages: no MLflow run, no s3:// staging
+Metrics = dict[str, float]  # what a stage reports; logged to MLflow when tracking is on
+
+COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
     "validate": (
         ValidateConfig,
         run_validate,
@@ -277,6 +312,11 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], int], str]] = {
         TokeniseConfig,
         run_tokenise,
         "learn (unigram, bpe) or build (char, kmer) a tokeniser folder from sequences",
+    ),
+    "services": (
+        ServicesConfig,
+        run_services,
+        "start, stop or check the local MLflow server and S3 object store",
     ),
     "tokens compare": (
         TokensCompareConfig,
@@ -342,7 +382,61 @@ def build_parser() -> argparse.ArgumentParser:
             help="YAML/JSON file of settings; flags given on the command line win (default: none)",
         )
         add_config_arguments(sub, config_class)
+        if name not in UNTRACKED:
+            sub.add_argument(
+                "--tracking-uri",
+                default=None,
+                help="MLflow tracking URI; 'none' to run untracked (default: $MLFLOW_TRACKING_URI, "
+                "else the server of `genomeflow services up`, else untracked)",
+            )
+            sub.add_argument(
+                "--experiment",
+                default="genomeflow",
+                help="MLflow experiment, one per project or dataset (default: genomeflow)",
+            )
     return parser
+
+
+REPORT_SUFFIXES = {".json", ".png", ".tsv", ".md", ".html"}
+REPORT_MAX_BYTES = 10 * 2**20  # larger outputs stay in their folder; MLflow gets the reports
+
+
+def _paths(config: StageConfig, role: str) -> list[tuple[str, str]]:
+    """``(field, path)`` of every set input or output path of a config."""
+    found = []
+    for item in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, item.name)
+        if item.metadata.get("role") == role and value is not None:
+            found += [(item.name, str(v)) for v in (value if isinstance(value, list) else [value])]
+    return found
+
+
+def run_stage(command: str, config: StageConfig, args: argparse.Namespace) -> None:
+    """Run one stage inside an MLflow run (when tracking is on), s3:// paths made local."""
+    from genomeflow.storage import file_digest
+    from genomeflow.tracking import Tracker, resolve_tracking_uri
+
+    tracker = Tracker(resolve_tracking_uri(args.tracking_uri), args.experiment)
+    handler = COMMANDS[command][1]
+    with (
+        tracker.run(command.replace(" ", "-"), config.to_dict()) as run,
+        config.localised() as local,
+    ):
+        originals = [source for _, source in _paths(config, "input")]
+        for source, (_, path) in zip(originals, _paths(local, "input"), strict=True):
+            if run.active and Path(path).is_file():
+                run.log_input(Path(path).name, file_digest(path), source)
+        run.log_metrics(handler(local))
+        for (_, target), (_, path) in zip(
+            _paths(config, "output"), _paths(local, "output"), strict=True
+        ):
+            if target != path:
+                print(f"published to {target}")
+            output = Path(path)
+            reports = sorted(output.iterdir()) if output.is_dir() else [output]
+            for report in reports:
+                if report.suffix in REPORT_SUFFIXES and report.stat().st_size <= REPORT_MAX_BYTES:
+                    run.log_artifact(report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -356,7 +450,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     config_class, handler, _ = COMMANDS[args.command]
     try:
-        return handler(config_from_args(config_class, args))
+        config = config_from_args(config_class, args)
+        if args.command in UNTRACKED:
+            handler(config)
+        else:
+            run_stage(args.command, config, args)
+        return 0
     except GenomeflowError as error:
         if verbose:
             traceback.print_exc()

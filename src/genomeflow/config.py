@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -29,6 +30,7 @@ def option(
     positional: bool = False,
     short: str | None = None,
     shown: str | None = None,
+    role: Literal["input", "output"] | None = None,
 ) -> Any:
     """A config field with its help text.
 
@@ -38,8 +40,15 @@ def option(
         positional: a positional CLI argument rather than a flag.
         short: a one-letter CLI flag besides the long one (e.g. ``-o``).
         shown: how to show the default in help, when the value itself would mislead.
+        role: ``input`` or ``output`` for a path that may also be an ``s3://`` URI.
     """
-    metadata = {"help": help, "positional": positional, "short": short, "shown": shown}
+    metadata = {
+        "help": help,
+        "positional": positional,
+        "short": short,
+        "shown": shown,
+        "role": role,
+    }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -88,6 +97,24 @@ class StageConfig:
         """Load the config from a YAML or JSON file; ``overrides`` win over the file."""
         return cls.from_mapping({**read_settings_file(path), **dict(overrides)}, str(path))
 
+    @contextmanager
+    def localised(self: C) -> Iterator[C]:
+        """A copy whose ``s3://`` inputs are local downloads and outputs local folders/files
+        that are uploaded when the block succeeds (genomeflow.storage)."""
+        from genomeflow import storage
+
+        with ExitStack() as stack:
+            changes: dict[str, Any] = {}
+            for item in dataclasses.fields(self):  # type: ignore[arg-type]
+                role, value = item.metadata.get("role"), getattr(self, item.name)
+                if role is None or value is None:
+                    continue
+                opener = storage.local_copy if role == "input" else storage.publish
+                values = value if isinstance(value, list) else [value]
+                local = [str(stack.enter_context(opener(v))) for v in values]
+                changes[item.name] = local if isinstance(value, list) else local[0]
+            yield dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (enums as their values)."""
         return {
@@ -133,9 +160,11 @@ class SyntheticConfig(StageConfig):
     """Settings of ``genomeflow synthetic``: control sequences made from input sequences."""
 
     inputs: list[str] = option(
-        help="FASTA/FASTQ files (plain or .gz) to make controls from", positional=True
+        help="FASTA/FASTQ files (plain or .gz) to make controls from", positional=True, role="input"
     )
-    output: str = option(help="output FASTA file; gzip-compressed if it ends in .gz", short="-o")
+    output: str = option(
+        help="output FASTA file; gzip-compressed if it ends in .gz", short="-o", role="output"
+    )
     method: ControlMethod = option(
         "shuffle",
         help="shuffle: exact k-let shuffle keeping every k-mer count; markov: sample an order-m "
@@ -172,10 +201,12 @@ class SyntheticConfig(StageConfig):
 class ValidateConfig(StageConfig):
     """Settings of ``genomeflow validate``: check sequence files and summarise them."""
 
-    inputs: list[str] = option(help="FASTA/FASTQ files (plain or .gz) to check", positional=True)
+    inputs: list[str] = option(
+        help="FASTA/FASTQ files (plain or .gz) to check", positional=True, role="input"
+    )
     alphabet: Alphabet | None = alphabet_option()
     allow_duplicate_ids: bool = duplicate_ids_option()
-    json: str | None = option(None, help="also write the summary to this JSON file")
+    json: str | None = option(None, help="also write the summary to this JSON file", role="output")
 
     def __post_init__(self) -> None:
         _require(bool(self.inputs), "give at least one FASTA/FASTQ file to validate")
@@ -190,9 +221,11 @@ class TokeniseConfig(StageConfig):
     """Settings of ``genomeflow tokenise``: learn or build a tokeniser from sequences."""
 
     inputs: list[str] = option(
-        help="FASTA/FASTQ files (plain or .gz): the training corpus", positional=True
+        help="FASTA/FASTQ files (plain or .gz): the training corpus", positional=True, role="input"
     )
-    output: str = option(help="output folder (loadable by transformers.AutoTokenizer)", short="-o")
+    output: str = option(
+        help="output folder (loadable by transformers.AutoTokenizer)", short="-o", role="output"
+    )
     method: TokeniseMethod = option(
         "unigram",
         help="unigram: empirical SentencePiece-style pieces; bpe: byte-pair merges; "
@@ -258,14 +291,22 @@ class DatasetConfig(StageConfig):
     """Settings of ``genomeflow dataset``: labelled, split, tokenised sequences."""
 
     inputs: list[str] = option(
-        help="FASTA/FASTQ files: one per class, or any number with --label-table", positional=True
+        help="FASTA/FASTQ files: one per class, or any number with --label-table",
+        positional=True,
+        role="input",
     )
-    tokeniser: str = option(help="tokeniser folder written by genomeflow tokenise", short="-t")
-    output: str = option(help="output folder (datasets.load_from_disk loads it)", short="-o")
+    tokeniser: str = option(
+        help="tokeniser folder written by genomeflow tokenise", short="-t", role="input"
+    )
+    output: str = option(
+        help="output folder (datasets.load_from_disk loads it)", short="-o", role="output"
+    )
     labels: list[str] | None = option(
         None, help="class names of the input files, in order", shown="the file names"
     )
-    label_table: str | None = option(None, help="CSV/TSV file with id and label columns")
+    label_table: str | None = option(
+        None, help="CSV/TSV file with id and label columns", role="input"
+    )
     split: list[float] = option([0.8, 0.1, 0.1], help="train, valid and test shares of sequences")
     chunk_size: int = option(
         0, help="cut sequences into windows of this many residues (0 = keep whole)"
@@ -323,9 +364,13 @@ TOKENISER_NAMES_HELP = "a label per tokeniser, in order, for columns, plots and 
 class TokensCompareConfig(StageConfig):
     """Settings of ``genomeflow tokens compare``."""
 
-    tokenisers: list[str] = option(help="two or more tokeniser folders", positional=True)
+    tokenisers: list[str] = option(
+        help="two or more tokeniser folders", positional=True, role="input"
+    )
     output: str = option(
-        help="report folder: tokens.tsv, overlap.tsv, comparison.json, scores.png", short="-o"
+        help="report folder: tokens.tsv, overlap.tsv, comparison.json, scores.png",
+        short="-o",
+        role="output",
     )
     names: list[str] | None = option(None, help=TOKENISER_NAMES_HELP, shown="the folder names")
 
@@ -337,9 +382,13 @@ class TokensCompareConfig(StageConfig):
 class TokensMergeConfig(StageConfig):
     """Settings of ``genomeflow tokens merge``."""
 
-    tokenisers: list[str] = option(help="two or more unigram tokeniser folders", positional=True)
+    tokenisers: list[str] = option(
+        help="two or more unigram tokeniser folders", positional=True, role="input"
+    )
     output: str = option(
-        help="merged unigram tokeniser folder (loadable by AutoTokenizer)", short="-o"
+        help="merged unigram tokeniser folder (loadable by AutoTokenizer)",
+        short="-o",
+        role="output",
     )
     how: Literal["inner", "outer"] = option(
         "outer", help="inner: pieces in every tokeniser; outer: pieces in any"
@@ -357,13 +406,49 @@ class TokensMergeConfig(StageConfig):
 class TokensInspectConfig(StageConfig):
     """Settings of ``genomeflow tokens inspect``."""
 
-    tokeniser: str = option(help="the tokeniser folder", positional=True)
+    tokeniser: str = option(help="the tokeniser folder", positional=True, role="input")
     output: str = option(
-        help="report folder: inspection.json, token_lengths.tsv, token_lengths.png", short="-o"
+        help="report folder: inspection.json, token_lengths.tsv, token_lengths.png",
+        short="-o",
+        role="output",
     )
     fasta: list[str] | None = option(
-        None, help="FASTA/FASTQ files (plain or .gz) to measure coverage and compression on"
+        None,
+        help="FASTA/FASTQ files (plain or .gz) to measure coverage and compression on",
+        role="input",
     )
+
+
+@dataclass
+class ServicesConfig(StageConfig):
+    """Settings of ``genomeflow services``: the local MLflow server and S3 object store."""
+
+    action: Literal["up", "down", "status"] = option(
+        help="up: start or reuse; down: stop what genomeflow started; status", positional=True
+    )
+    home: str | None = option(
+        None, help="folder of state, databases and logs", shown="$GENOMEFLOW_HOME or ~/.genomeflow"
+    )
+    mlflow_port: int = option(5000, help="MLflow server port on 127.0.0.1")
+    object_store: bool = option(
+        False, help="also start a local S3 object store (Ceph radosgw) as MLflow's artifact store"
+    )
+    s3_port: int = option(7480, help="S3 gateway port on 127.0.0.1")
+    mon_port: int = option(3300, help="Ceph monitor port on 127.0.0.1")
+    bucket: str = option("genomeflow", help="bucket created in the object store")
+    timeout: float = option(120.0, help="seconds to wait for a service to become healthy")
+
+    def __post_init__(self) -> None:
+        _require(
+            self.action in ("up", "down", "status"),
+            f"unknown action {self.action!r}: choose up, down or status",
+        )
+        for name in ("mlflow_port", "s3_port", "mon_port"):
+            port = getattr(self, name)
+            _require(
+                1024 <= port <= 65535, f"--{name.replace('_', '-')} must be 1024-65535, got {port}"
+            )
+        _require(self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
 
 
 def write_json(path: str | Path, payload: Any) -> None:

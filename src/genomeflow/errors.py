@@ -20,3 +20,15 @@ class ConfigError(GenomeflowError):
 
 class AlphabetError(InputError):
     """A sequence holds a character outside its alphabet, or an operation does not fit it."""
+
+
+class ServiceError(GenomeflowError):
+    """A local service (MLflow, the object store) did not start, or cannot be reached."""
+
+
+class StorageError(GenomeflowError):
+    """An object-store operation failed: unreachable endpoint, rejected credentials, no bucket."""
+
+
+class TrackingError(GenomeflowError):
+    """MLflow could not record a run's results."""

@@ -1,0 +1,194 @@
+"""Where artifacts live: local paths and ``s3://`` URIs behind one interface.
+
+Local outputs are written under a temporary name and renamed when complete; S3 outputs are
+uploaded under a temporary prefix and copied into place when complete. Stages work on local
+files: :func:`local_copy` fetches an ``s3://`` input, :func:`publish` uploads an output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from genomeflow.storage import s3
+from genomeflow.storage.local import atomic_directory, atomic_output, file_digest, open_text_output
+
+__all__ = [
+    "atomic_directory",
+    "atomic_output",
+    "download",
+    "exists",
+    "file_digest",
+    "is_remote",
+    "list_files",
+    "local_copy",
+    "open_text_output",
+    "publish",
+    "read_bytes",
+    "upload",
+    "write_bytes",
+]
+
+Location = str | os.PathLike[str]
+
+
+def is_remote(location: Location) -> bool:
+    """Whether ``location`` is an ``s3://`` URI (else a local path)."""
+    return str(location).startswith("s3://")
+
+
+def exists(location: Location) -> bool:
+    """Whether a file, folder, object or prefix exists."""
+    if not is_remote(location):
+        return Path(location).exists()
+    return bool(list_files(location, limit=1)) or _object_exists(str(location))
+
+
+def _object_exists(uri: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    bucket, key = s3.split_uri(uri)
+    if not key:
+        return False
+    try:
+        s3.client().head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        with s3.errors(uri):
+            raise
+    return True
+
+
+def read_bytes(location: Location) -> bytes:
+    if not is_remote(location):
+        return Path(location).read_bytes()
+    bucket, key = s3.split_uri(str(location))
+    with s3.errors(str(location)):
+        return s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def write_bytes(location: Location, data: bytes) -> None:
+    """Write a whole file or object (a single S3 PUT is atomic)."""
+    if not is_remote(location):
+        with atomic_output(location) as temporary:
+            temporary.write_bytes(data)
+        return
+    bucket, key = s3.split_uri(str(location))
+    with s3.errors(str(location)):
+        s3.client().put_object(Bucket=bucket, Key=key, Body=data)
+
+
+def list_files(location: Location, limit: int | None = None) -> list[str]:
+    """Files under a folder or objects under a prefix (as paths or URIs), sorted."""
+    if not is_remote(location):
+        root = Path(location)
+        return (
+            sorted(str(p) for p in root.rglob("*") if p.is_file())[:limit] if root.is_dir() else []
+        )
+    bucket, key = s3.split_uri(str(location))
+    prefix = key.rstrip("/") + "/" if key else ""
+    found: list[str] = []
+    with s3.errors(str(location)):
+        for page in (
+            s3.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        ):
+            found += [f"s3://{bucket}/{item['Key']}" for item in page.get("Contents", [])]
+            if limit is not None and len(found) >= limit:
+                break
+    return sorted(found)[:limit]
+
+
+def upload(source: Location, uri: str) -> None:
+    """Upload a local file or folder to ``uri``; a folder is published atomically.
+
+    A folder goes to ``<uri>.partial-<id>/`` first, is then copied under ``<uri>/`` (objects
+    left from an older version are removed) and the partial prefix deleted, so a failed upload
+    never leaves a half folder at ``uri``.
+    """
+    source = Path(source)
+    bucket, key = s3.split_uri(uri)
+    client, config = s3.client(), s3.transfer_config()
+    with s3.errors(uri):
+        if source.is_file():
+            client.upload_file(str(source), bucket, key, Config=config)
+            return
+        files = sorted(p for p in source.rglob("*") if p.is_file())
+        final = key.rstrip("/")
+        staging = f"{final}.partial-{uuid.uuid4().hex}"
+        try:
+            for path in files:
+                relative = path.relative_to(source).as_posix()
+                client.upload_file(str(path), bucket, f"{staging}/{relative}", Config=config)
+            wanted = set()
+            for path in files:
+                relative = path.relative_to(source).as_posix()
+                copy = {"Bucket": bucket, "Key": f"{staging}/{relative}"}
+                client.copy(copy, bucket, f"{final}/{relative}", Config=config)
+                wanted.add(f"{final}/{relative}")
+            stale = [
+                u for u in list_files(f"s3://{bucket}/{final}") if s3.split_uri(u)[1] not in wanted
+            ]
+            _delete(bucket, [s3.split_uri(u)[1] for u in stale])
+        finally:
+            _delete(bucket, [s3.split_uri(u)[1] for u in list_files(f"s3://{bucket}/{staging}")])
+
+
+def _delete(bucket: str, keys: list[str]) -> None:
+    client = s3.client()
+    for start in range(0, len(keys), 1000):  # DeleteObjects takes 1000 keys at most
+        batch = [{"Key": k} for k in keys[start : start + 1000]]
+        client.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+
+
+def download(uri: str, target: Location) -> Path:
+    """Download an object to the file ``target``, or a prefix into the folder ``target``."""
+    target = Path(target)
+    bucket, key = s3.split_uri(uri)
+    client, config = s3.client(), s3.transfer_config()
+    files = list_files(uri)
+    with s3.errors(uri):
+        if not files:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, key, str(target), Config=config)
+            return target
+        prefix = key.rstrip("/") + "/"
+        for file_uri in files:
+            file_key = s3.split_uri(file_uri)[1]
+            path = target / file_key[len(prefix) :]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, file_key, str(path), Config=config)
+    return target
+
+
+@contextmanager
+def local_copy(location: Location) -> Iterator[Path]:
+    """A local path for an input: the path itself, or a temporary download of an s3:// URI."""
+    if not is_remote(location):
+        yield Path(location)
+        return
+    with tempfile.TemporaryDirectory(prefix="genomeflow-in-") as folder:
+        name = s3.split_uri(str(location))[1].rstrip("/").rsplit("/", 1)[-1] or "input"
+        yield download(str(location), Path(folder) / name)
+
+
+@contextmanager
+def publish(location: Location) -> Iterator[Path]:
+    """A local path to write an output to; an s3:// output is uploaded when the block succeeds."""
+    if not is_remote(location):
+        yield Path(location)
+        return
+    folder = tempfile.mkdtemp(prefix="genomeflow-out-")
+    try:
+        name = s3.split_uri(str(location))[1].rstrip("/").rsplit("/", 1)[-1] or "output"
+        path = Path(folder) / name
+        yield path
+        if path.exists():
+            upload(path, str(location))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

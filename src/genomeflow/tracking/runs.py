@@ -1,0 +1,230 @@
+"""Tracker and Run: MLflow runs with genomeflow's params, tags, inputs and clear failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from genomeflow import __version__
+from genomeflow.errors import TrackingError
+
+# MLflow retries a failed request up to 7 times with backoff factor 2 (minutes of waiting);
+# genomeflow's defaults give up after about 15 s. Users may still set these themselves.
+RETRY_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+NO_TRACKING = ("", "none", "off")
+KFP_RUN_ID_VARIABLES = ("GENOMEFLOW_KFP_RUN_ID", "KFP_RUN_ID")
+
+
+def resolve_tracking_uri(uri: str | None = None, home: str | None = None) -> str | None:
+    """The tracking URI: ``uri``, else $MLFLOW_TRACKING_URI, else `genomeflow services`' server.
+
+    ``none``/``off`` (or nothing found) means no tracking.
+    """
+    chosen = uri if uri is not None else os.environ.get("MLFLOW_TRACKING_URI")
+    if chosen is None:
+        from genomeflow.services.state import read_state
+
+        chosen = read_state(home).get("mlflow", {}).get("uri")
+    return None if chosen is None or chosen.strip().lower() in NO_TRACKING else chosen
+
+
+def git_sha() -> str | None:
+    """The commit of the genomeflow source, when it runs from a git checkout (else $GIT_SHA)."""
+    if os.environ.get("GENOMEFLOW_GIT_SHA"):
+        return os.environ["GENOMEFLOW_GIT_SHA"]
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+@contextmanager
+def _recording(uri: str, what: str) -> Iterator[None]:
+    """Turn any failure to talk to MLflow into one TrackingError."""
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
+
+    try:
+        yield
+    except (MlflowException, RequestException, OSError) as error:
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
+        raise TrackingError(
+            f"MLflow at {uri} could not {what} ({first_line[:300]}); start it with "
+            "`genomeflow services up`, or pass --tracking-uri none to run without tracking"
+        ) from error
+
+
+class Run:
+    """One MLflow run (or a no-op when tracking is off)."""
+
+    def __init__(self, uri: str | None, run_id: str | None) -> None:
+        self.uri = uri
+        self.run_id = run_id
+
+    @property
+    def active(self) -> bool:
+        return self.run_id is not None
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record params (lists and None as JSON text; MLflow keeps strings)."""
+        if not self.active:
+            return
+        import mlflow
+
+        flat = {
+            name: json.dumps(value) if isinstance(value, (list, dict)) or value is None else value
+            for name, value in params.items()
+        }
+        with _recording(self.uri, "record the params"):
+            mlflow.log_params(flat, run_id=self.run_id)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if not self.active or not metrics:
+            return
+        import mlflow
+
+        with _recording(self.uri, "record the metrics"):
+            mlflow.log_metrics(
+                {k: float(v) for k, v in metrics.items()}, step=step, run_id=self.run_id
+            )
+
+    def log_artifact(self, path: str | os.PathLike[str], folder: str | None = None) -> None:
+        """Upload a file or a whole folder as run artifacts (under ``folder``)."""
+        if not self.active:
+            return
+        from mlflow import MlflowClient
+
+        path = Path(path)
+        with _recording(self.uri, f"store the artifact {path.name}"):
+            client = MlflowClient(self.uri)
+            if path.is_dir():
+                client.log_artifacts(self.run_id, str(path), folder)
+            else:
+                client.log_artifact(self.run_id, str(path), folder)
+
+    def log_json(self, payload: Any, name: str) -> None:
+        """Store a JSON document as an artifact called ``name``."""
+        if not self.active:
+            return
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / name
+            path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+            self.log_artifact(path)
+
+    def log_input(self, name: str, digest: str, source: str, context: str = "input") -> None:
+        """Record a dataset input by name, digest and source (``mlflow.log_input``).
+
+        Call it inside the ``Tracker.run`` block of this run (the fluent API logs inputs to the
+        active run only).
+        """
+        if not self.active:
+            return
+        import mlflow
+        from mlflow.data.http_dataset_source import HTTPDatasetSource
+        from mlflow.data.meta_dataset import MetaDataset
+
+        source_object = HTTPDatasetSource(url=source if "://" in source else f"file://{source}")
+        dataset = MetaDataset(
+            source=source_object, name=name, digest=digest.removeprefix("sha256:")[:36]
+        )
+        with _recording(self.uri, "record the inputs"):
+            mlflow.log_input(dataset, context=context)  # to the active run: this one
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if not self.active:
+            return
+        from mlflow import MlflowClient
+
+        with _recording(self.uri, "record the tags"):
+            client = MlflowClient(self.uri)
+            for key, value in tags.items():
+                if value is not None:
+                    client.set_tag(self.run_id, key, str(value))
+
+
+class Tracker:
+    """Opens MLflow runs in one experiment; does nothing when ``uri`` is None.
+
+    Args:
+        uri: the tracking URI (see :func:`resolve_tracking_uri`), None for no tracking.
+        experiment: experiment name, one per project or dataset; created when missing.
+    """
+
+    def __init__(self, uri: str | None, experiment: str = "genomeflow") -> None:
+        self.uri = uri
+        self.experiment = experiment
+        for variable, value in RETRY_DEFAULTS.items():
+            os.environ.setdefault(variable, value)
+
+    @contextmanager
+    def run(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        inputs: Sequence[tuple[str, str, str]] = (),
+        system_metrics: bool = False,
+    ) -> Iterator[Run]:
+        """Open a run named ``name`` (the stage), nested under the active run if there is one.
+
+        Args:
+            name: run name: the stage (``tokenise``) or the pipeline.
+            params: a stage config as a mapping (``config.to_dict()``).
+            inputs: ``(name, digest, source)`` of each input, recorded with mlflow.log_input.
+            system_metrics: sample CPU/memory (and GPU when pynvml is present) during the run.
+
+        The run ends FINISHED when the block succeeds and FAILED when it raises.
+        """
+        if self.uri is None:
+            yield Run(None, None)
+            return
+        import mlflow
+
+        with _recording(self.uri, f"open the run {name!r}"):
+            mlflow.set_tracking_uri(self.uri)
+            mlflow.set_experiment(self.experiment)
+            active = mlflow.active_run()
+            handle = mlflow.start_run(
+                run_name=name, nested=active is not None, log_system_metrics=system_metrics
+            )
+        run = Run(self.uri, handle.info.run_id)
+        try:
+            run.set_tags(
+                {
+                    "genomeflow.stage": name,
+                    "genomeflow.version": __version__,
+                    "genomeflow.git_sha": git_sha(),
+                    "kfp.run_id": next(
+                        (os.environ[v] for v in KFP_RUN_ID_VARIABLES if os.environ.get(v)), None
+                    ),
+                }
+            )
+            run.log_params(params or {})
+            for input_name, digest, source in inputs:
+                run.log_input(input_name, digest, source)
+            yield run
+        except BaseException:
+            with _recording(self.uri, f"close the failed run {name!r}"):
+                mlflow.end_run(status="FAILED")
+            raise
+        with _recording(self.uri, f"close the run {name!r}"):
+            mlflow.end_run(status="FINISHED")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import boto3
 import mlflow
@@ -41,7 +42,8 @@ def services(tmp_path_factory):
     )
     state = services_up(config)
     yield config, state
-    services_down(config)
+    assert services_down(config) == ["mlflow", "object store"]
+    assert not any(map(pid_alive, [state["mlflow"]["pid"], *state["object_store"]["pids"]]))
 
 
 @pytest.fixture
@@ -110,6 +112,10 @@ def test_a_stage_run_records_params_metrics_inputs_artifacts(live, tmp_path, cap
     # The server stores artifacts in the S3 bucket.
     keys = [o["Key"] for o in s3_client(live).list_objects_v2(Bucket="genomeflow")["Contents"]]
     assert any(k.endswith(f"{stage.info.run_id}/artifacts/genomeflow.json") for k in keys)
+    fetched = mlflow.artifacts.download_artifacts(
+        run_id=stage.info.run_id, artifact_path="genomeflow.json", dst_path=str(tmp_path / "back")
+    )
+    assert Path(fetched).read_text() == (tmp_path / "tok" / "genomeflow.json").read_text()
 
 
 def test_a_failed_stage_run_is_marked_failed(live, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 import os
 import statistics
 from collections import Counter
@@ -18,8 +17,6 @@ from genomeflow import __version__
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.storage import atomic_output
 from genomeflow.tokenise.tokenizer import SPECIAL_TOKENS, GenomeTokenizer
-
-log = logging.getLogger(__name__)
 
 HOWS = ("inner", "outer")
 # How the scores of one piece in several tokenisers become its merged score.

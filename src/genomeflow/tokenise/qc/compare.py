@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import statistics
 from collections.abc import Callable, Sequence
@@ -21,8 +20,6 @@ from genomeflow.tokenise.qc.common import (
     _publish,
     _tsv,
 )
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -20,8 +19,6 @@ from genomeflow.tokenise.qc.common import (
     _tsv,
 )
 from genomeflow.tokenise.tokenizer import UNK, GenomeTokenizer
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,8 +21,6 @@ from genomeflow.tokenise.qc.common import (
     _Source,
 )
 from genomeflow.tokenise.tokenizer import METADATA_FILE, SPECIAL_TOKENS, UNK, GenomeTokenizer
-
-log = logging.getLogger(__name__)
 
 
 def _require_agreement(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The most complete genomeflow flow that exists so far, on real data: validate the class FASTA
-# files, make k-let-shuffled and Markov controls, learn an empirical (Unigram) tokeniser, and
-# build the grouped, stratified train/valid/test dataset.
+# The most complete genomeflow flow that exists so far, on real data: start the local services
+# (a real MLflow server, a real S3 store), validate the class FASTA files, make k-let-shuffled
+# and Markov controls, learn an empirical (Unigram) tokeniser, and build the grouped, stratified
+# train/valid/test dataset; every stage is an MLflow run in the experiment "demo".
 # Usage: examples/demo.sh DATA_DIR OUT_DIR   (DATA_DIR holds one FASTA file per class)
 set -euo pipefail
 data=${1:?give the folder of FASTA files}
@@ -10,6 +11,10 @@ mkdir -p "$out"
 shopt -s nullglob
 inputs=("$data"/*.fa "$data"/*.fasta "$data"/*.fa.gz "$data"/*.fasta.gz)
 [ ${#inputs[@]} -gt 0 ] || { echo "demo: no FASTA files in $data" >&2; exit 2; }
+
+echo "== 0. local services: MLflow server and S3 object store (reused when already up)"
+genomeflow services up --object-store
+export GENOMEFLOW_EXPERIMENT=demo
 
 echo "== 1. validate and summarise the inputs"
 genomeflow validate "${inputs[@]}" --json "$out/inputs.summary.json"
@@ -37,4 +42,6 @@ genomeflow tokenise "${inputs[@]}" -o "$out/tokeniser" --method unigram --vocab-
 
 echo "== 6. the dataset: split by source sequence, reverse complements in train only, tokenised"
 genomeflow dataset "${inputs[@]}" -t "$out/tokeniser" -o "$out/dataset"
-echo "demo outputs are in $out"
+echo "demo outputs are in $out; the runs are in the MLflow UI (experiment 'demo')"
+genomeflow services status
+echo "stop the services with: genomeflow services down"

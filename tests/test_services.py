@@ -13,7 +13,7 @@ import pytest
 from genomeflow import storage
 from genomeflow.cli import main
 from genomeflow.config import ServicesConfig
-from genomeflow.errors import StorageError, TrackingError
+from genomeflow.errors import ServiceError, StorageError, TrackingError
 from genomeflow.services import services_down, services_status, services_up
 from genomeflow.services.state import pid_alive, read_state
 from genomeflow.tracking import Tracker
@@ -234,3 +234,19 @@ def test_down_stops_only_what_it_started(tmp_path):
     assert read_state(tmp_path) == {}
     assert services_status(config)["mlflow"] == "not running"
     assert services_down(config) == []
+
+
+def test_a_taken_port_is_named(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = ServicesConfig(action="up", home=str(tmp_path), mlflow_port=port)
+        with pytest.raises(ServiceError, match=f"port {port} .* already in use.*--mlflow-port"):
+            services_up(config)
+        store = ServicesConfig(
+            action="up", home=str(tmp_path), object_store=True, mon_port=port, s3_port=free_port()
+        )
+        with pytest.raises(ServiceError, match=f"port {port} .*--mon-port"):
+            services_up(store)
+    assert read_state(tmp_path).get("object_store") is None

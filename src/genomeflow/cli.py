@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import enum
 import logging
+import os
 import sys
 import traceback
 import types
@@ -391,8 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
             )
             sub.add_argument(
                 "--experiment",
-                default="genomeflow",
-                help="MLflow experiment, one per project or dataset (default: genomeflow)",
+                default=os.environ.get("GENOMEFLOW_EXPERIMENT", "genomeflow"),
+                help="MLflow experiment, one per project or dataset "
+                "(default: $GENOMEFLOW_EXPERIMENT, else genomeflow)",
             )
     return parser
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genomeflow.services.process import http_ok, spawn, wait_until
+from genomeflow.services.process import http_ok, require_free_port, spawn, wait_until
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ def start_mlflow(
     log = home / "logs" / "mlflow.log"
     if healthy(uri):
         return MlflowServer(uri, None, artifacts, str(log), 0.0)
+    require_free_port(port, "--mlflow-port", "mlflow server")
     began = time.monotonic()
     mlflow = Path(sys.executable).with_name("mlflow")
     argv = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -34,6 +35,16 @@ def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> 
                 f"{argv[0]}: not installed; run `make setup` (it installs the service packages)"
             ) from error
     return child.pid
+
+
+def require_free_port(port: int, flag: str, service: str) -> None:
+    """Raise ServiceError if something already listens on 127.0.0.1:``port``."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise ServiceError(
+                f"{service}: port {port} on 127.0.0.1 is already in use (another genomeflow home, "
+                f"or another program); stop it or choose another port with {flag}"
+            )
 
 
 def http_ok(url: str, timeout_s: float = 2.0) -> bool:

@@ -420,8 +420,9 @@ def run_stage(command: str, config: StageConfig, args: argparse.Namespace) -> No
 
     tracker = Tracker(resolve_tracking_uri(args.tracking_uri), args.experiment)
     handler = COMMANDS[command][1]
+    name, system_metrics = command.replace(" ", "-"), command in LONG_STAGES
     with (
-        tracker.run(command.replace(" ", "-"), config.to_dict()) as run,
+        tracker.run(name, config.to_dict(), system_metrics=system_metrics) as run,
         config.localised() as local,
     ):
         originals = [source for _, source in _paths(config, "input")]
@@ -429,16 +430,18 @@ def run_stage(command: str, config: StageConfig, args: argparse.Namespace) -> No
             if run.active and Path(path).is_file():
                 run.log_input(Path(path).name, file_digest(path), source)
         run.log_metrics(handler(local))
-        for (_, target), (_, path) in zip(
-            _paths(config, "output"), _paths(local, "output"), strict=True
-        ):
+        targets = [target for _, target in _paths(config, "output")]
+        for target, (_, path) in zip(targets, _paths(local, "output"), strict=True):
             if target != path:
                 print(f"published to {target}")
-            output = Path(path)
-            reports = sorted(output.iterdir()) if output.is_dir() else [output]
-            for report in reports:
-                if report.suffix in REPORT_SUFFIXES and report.stat().st_size <= REPORT_MAX_BYTES:
-                    run.log_artifact(report)
+            _log_reports(run, Path(path))
+
+
+def _log_reports(run: Any, output: Path) -> None:
+    """Store an output's small reports (JSON, PNG, TSV...) as run artifacts."""
+    for report in sorted(output.iterdir()) if output.is_dir() else [output]:
+        if report.suffix in REPORT_SUFFIXES and report.stat().st_size <= REPORT_MAX_BYTES:
+            run.log_artifact(report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,8 +21,8 @@ from genomeflow.services import services_down, services_up
 from suite_tokenise import Row, Timer
 
 MIB = 2**20
-BIG_FILE_MIB = 256
-SMALL_FILES = 1000  # of 64 KiB each: 62.5 MiB
+BIG_FILE_MIB = 64
+SMALL_FILES = 256  # of 64 KiB each: 16 MiB
 
 
 def _free_port() -> int:

@@ -154,3 +154,12 @@ SUITES = {
         sequence_suite,
     ),
 }
+
+# Suites in their own modules (they share the child-process measurement of suite_tokenise).
+from suite_dataset import SUITE_DATASET  # noqa: E402
+from suite_services import SUITE_SERVICES  # noqa: E402
+from suite_tokenise import SUITES_TOKENISE  # noqa: E402
+
+SUITES.update(SUITES_TOKENISE)
+SUITES["dataset"] = SUITE_DATASET
+SUITES["services"] = SUITE_SERVICES

@@ -159,3 +159,8 @@ def test_protein_char_vocabulary_with_case_kept(tmp_path):
     assert ids == list(range(len(ids)))  # no letter twice, no gap in the ids
     assert tokenizer.tokens("mK*") == ["m", "K", "*"]
     assert tokenizer.alphabet.value == "protein"
+
+
+def test_segments_too_long_for_the_unigram_trainer_are_refused():
+    with pytest.raises(ConfigError, match="--segment-length 1000000 is above 100,000"):
+        TokeniseConfig(inputs=["a"], output="b", segment_length=1_000_000)

@@ -213,6 +213,9 @@ class ValidateConfig(StageConfig):
         self.alphabet = _alphabet_or_none(self.alphabet)
 
 
+# benchmarks/results/tokenise_vocabulary.md: 100 kbp segments train; 1 Mbp crashes (SIGSEGV).
+MAX_SEGMENT_LENGTH = 100_000
+
 TokeniseMethod = Literal["unigram", "bpe", "char", "kmer"]
 
 
@@ -276,6 +279,11 @@ class TokeniseConfig(StageConfig):
         _require(
             not (self.method == "kmer" and self.case == "keep"),
             "--case keep does not apply to k-mers (their vocabulary is upper case); drop it",
+        )
+        _require(
+            self.segment_length <= MAX_SEGMENT_LENGTH,
+            f"--segment-length {self.segment_length} is above {MAX_SEGMENT_LENGTH:,}: HF's Unigram "
+            "trainer overflows a thread stack on segments near 1 Mbp; use a shorter segment",
         )
         _require(
             self.segment_length >= self.max_piece_length,

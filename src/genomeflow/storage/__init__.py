@@ -11,7 +11,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 Location = str | os.PathLike[str]
+TRANSFER_THREADS = 8  # concurrent object transfers of a folder (boto3 clients are thread-safe)
 
 
 def is_remote(location: Location) -> bool:
@@ -119,24 +121,37 @@ def upload(source: Location, uri: str) -> None:
             client.upload_file(str(source), bucket, key, Config=config)
             return
         files = sorted(p for p in source.rglob("*") if p.is_file())
+        relative = [path.relative_to(source).as_posix() for path in files]
         final = key.rstrip("/")
         staging = f"{final}.partial-{uuid.uuid4().hex}"
         try:
-            for path in files:
-                relative = path.relative_to(source).as_posix()
-                client.upload_file(str(path), bucket, f"{staging}/{relative}", Config=config)
-            wanted = set()
-            for path in files:
-                relative = path.relative_to(source).as_posix()
-                copy = {"Bucket": bucket, "Key": f"{staging}/{relative}"}
-                client.copy(copy, bucket, f"{final}/{relative}", Config=config)
-                wanted.add(f"{final}/{relative}")
-            stale = [
-                u for u in list_files(f"s3://{bucket}/{final}") if s3.split_uri(u)[1] not in wanted
-            ]
-            _delete(bucket, [s3.split_uri(u)[1] for u in stale])
+            _parallel(
+                lambda i: client.upload_file(
+                    str(files[i]), bucket, f"{staging}/{relative[i]}", Config=config
+                ),
+                len(files),
+            )
+            _parallel(
+                lambda i: client.copy(
+                    {"Bucket": bucket, "Key": f"{staging}/{relative[i]}"},
+                    bucket,
+                    f"{final}/{relative[i]}",
+                    Config=config,
+                ),
+                len(files),
+            )
+            wanted = {f"{final}/{name}" for name in relative}
+            existing = [s3.split_uri(u)[1] for u in list_files(f"s3://{bucket}/{final}")]
+            _delete(bucket, [k for k in existing if k not in wanted])
         finally:
             _delete(bucket, [s3.split_uri(u)[1] for u in list_files(f"s3://{bucket}/{staging}")])
+
+
+def _parallel(task: Callable[[int], object], count: int) -> None:
+    """Run ``task(0..count-1)`` on a few threads: per-object latency, not bandwidth, dominates
+    folders of small files. The first failure is raised."""
+    with ThreadPoolExecutor(max_workers=TRANSFER_THREADS) as pool:
+        list(pool.map(task, range(count)))  # consuming the results re-raises a failure
 
 
 def _delete(bucket: str, keys: list[str]) -> None:
@@ -158,11 +173,13 @@ def download(uri: str, target: Location) -> Path:
             client.download_file(bucket, key, str(target), Config=config)
             return target
         prefix = key.rstrip("/") + "/"
-        for file_uri in files:
-            file_key = s3.split_uri(file_uri)[1]
-            path = target / file_key[len(prefix) :]
+        keys = [s3.split_uri(file_uri)[1] for file_uri in files]
+        paths = [target / k[len(prefix) :] for k in keys]
+        for path in paths:
             path.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, file_key, str(path), Config=config)
+        _parallel(
+            lambda i: client.download_file(bucket, keys[i], str(paths[i]), Config=config), len(keys)
+        )
     return target
 
 

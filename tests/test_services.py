@@ -77,7 +77,7 @@ def test_up_twice_reuses_and_status_reports(services):
 
 
 def test_a_stage_run_records_params_metrics_inputs_artifacts(live, tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")  # seconds
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.1")  # seconds
     corpus = write_text(tmp_path / "corpus.fa", fasta_text(planted_records(30, 60, 1, MOTIF)))
     tracker = Tracker(live["mlflow"]["uri"], "test-stage")
     with tracker.run("pipeline") as parent:

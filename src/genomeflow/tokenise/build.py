@@ -15,7 +15,16 @@ from genomeflow.io.sequences import SequenceFile, read_sequences
 from genomeflow.sequence.alphabet import GAPS, Alphabet
 from genomeflow.storage import atomic_directory, file_digest
 from genomeflow.tokenise.corpus import Corpus, build_corpus
-from genomeflow.tokenise.tokenizer import CLS, MASK, PAD, SEP, SPECIAL_TOKENS, UNK, GenomeTokenizer
+from genomeflow.tokenise.tokenizer import (
+    CLS,
+    MASK,
+    PAD,
+    SEP,
+    SPECIAL_TOKENS,
+    UNK,
+    GenomeTokenizer,
+    wrap_backend,
+)
 
 # Above this a k-mer vocabulary (|alphabet|^k) is too large to be useful or to hold.
 MAX_KMER_VOCABULARY = 2_000_000
@@ -157,8 +166,6 @@ def _canonical_unigram(backend: Any, letters: list[str]) -> tuple[Any, list[str]
 
 def train_tokeniser(config: TokeniseConfig) -> TokeniseSummary:
     """Read the inputs, learn or build the tokeniser, and publish its folder atomically."""
-    from transformers import PreTrainedTokenizerFast
-
     alphabet = SequenceFile(config.inputs[0], config.alphabet).alphabet
     records = read_sequences(config.inputs, config.alphabet, config.allow_duplicate_ids)
     learns = config.method in ("unigram", "bpe")
@@ -170,16 +177,7 @@ def train_tokeniser(config: TokeniseConfig) -> TokeniseSummary:
         uppercase=config.case == "upper",
     )
     backend, added_letters = _backend(config, alphabet, corpus)
-    hf = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token=CLS,
-        eos_token=SEP,
-        cls_token=CLS,
-        sep_token=SEP,
-        unk_token=UNK,
-        pad_token=PAD,
-        mask_token=MASK,
-    )
+    hf = wrap_backend(backend)
     parameters = {
         name: value
         for name, value in config.to_dict().items()

@@ -36,6 +36,23 @@ def kmer_words(sequence: str, k: int, stride: int) -> str:
     return " ".join(sequence[start:end] for start, end in spans)
 
 
+def wrap_backend(backend: Any) -> Any:
+    """A ``transformers.PreTrainedTokenizerFast`` around a ``tokenizers.Tokenizer``, with
+    genomeflow's special tokens (``<s>``/``</s>`` doubling as CLS/SEP)."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=CLS,
+        eos_token=SEP,
+        cls_token=CLS,
+        sep_token=SEP,
+        unk_token=UNK,
+        pad_token=PAD,
+        mask_token=MASK,
+    )
+
+
 class GenomeTokenizer:
     """A fast HF tokenizer and its genomeflow metadata.
 

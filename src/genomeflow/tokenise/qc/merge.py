@@ -20,7 +20,13 @@ from genomeflow.tokenise.qc.common import (
     _provenance,
     _Source,
 )
-from genomeflow.tokenise.tokenizer import METADATA_FILE, SPECIAL_TOKENS, UNK, GenomeTokenizer
+from genomeflow.tokenise.tokenizer import (
+    METADATA_FILE,
+    SPECIAL_TOKENS,
+    UNK,
+    GenomeTokenizer,
+    wrap_backend,
+)
 
 
 def _require_agreement(
@@ -51,7 +57,7 @@ def merge_tokenisers(
     normalised distribution, and renormalising would shift every score by one constant, which
     changes segmentations (it trades piece count against piece length). Special tokens come
     first with ids 0-4, then pieces by (-score, piece). The first tokeniser's normalizer and
-    post-processor (CLS/SEP template) are kept, and its special-token settings.
+    post-processor (CLS/SEP template) are kept; special tokens as `genomeflow tokenise` sets them.
 
     Args:
         folders: two or more Unigram tokeniser folders of one alphabet and case handling.
@@ -69,7 +75,6 @@ def merge_tokenisers(
         ConfigError: an unknown ``how`` or ``pooling``; names that do not match the folders.
     """
     from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
 
     _choice(how, HOWS, "merge mode (how)")
     pool = POOLINGS[_choice(pooling, POOLINGS, "pooling")]
@@ -105,7 +110,7 @@ def merge_tokenisers(
     }
     document["truncation"] = document["padding"] = None
     backend = Tokenizer.from_str(json.dumps(document))
-    hf = PreTrainedTokenizerFast(tokenizer_object=backend, **first.tokenizer.hf.special_tokens_map)
+    hf = wrap_backend(backend)
 
     seen_inputs: list[dict[str, Any]] = []
     for source in sources:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -18,17 +17,12 @@ from pathlib import Path
 from genomeflow import storage
 from genomeflow.config import ServicesConfig
 from genomeflow.services import services_down, services_up
+from genomeflow.services.process import free_port
 from suite_tokenise import Row, Timer
 
 MIB = 2**20
 BIG_FILE_MIB = 64
 SMALL_FILES = 256  # of 64 KiB each: 16 MiB
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _row(measure: str, data: str, seconds: float, mib: float | None) -> Row:
@@ -42,9 +36,9 @@ def measure_services(work: Path, timer: Timer) -> list[Row]:
         action="up",
         home=str(home),
         object_store=True,
-        mlflow_port=_free_port(),
-        s3_port=_free_port(),
-        mon_port=_free_port(),
+        mlflow_port=free_port(),
+        s3_port=free_port(),
+        mon_port=free_port(),
     )
     began = time.monotonic()
     state = services_up(config)

@@ -2,11 +2,11 @@ import json
 
 import pytest
 
-from genomeflow.config import SyntheticConfig, ValidateConfig, read_settings_file, write_json
+from genomeflow.config import SyntheticConfig, ValidateConfig, read_settings_file
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.io import SequenceFile
 from genomeflow.sequence.alphabet import Alphabet
-from genomeflow.storage import atomic_output, open_text_output
+from genomeflow.storage import atomic_output, open_text_output, write_json
 
 
 def test_config_from_file_json_and_yaml(tmp_path):

@@ -15,17 +15,12 @@ from genomeflow.cli import main
 from genomeflow.config import ServicesConfig
 from genomeflow.errors import ServiceError, StorageError, TrackingError
 from genomeflow.services import services_down, services_status, services_up
+from genomeflow.services.process import free_port
 from genomeflow.services.state import pid_alive, read_state
 from genomeflow.tracking import Tracker
 from helpers import MOTIF, fasta_text, planted_records, write_text
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -122,8 +122,8 @@ def config_from_args(config_class: type[StageConfig], args: argparse.Namespace) 
 
 
 def run_validate(config: ValidateConfig) -> Metrics:
-    from genomeflow.config import write_json
     from genomeflow.io.summary import summarise_file
+    from genomeflow.storage import write_json
 
     summaries = [
         summarise_file(path, config.alphabet, config.allow_duplicate_ids) for path in config.inputs

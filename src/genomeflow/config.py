@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -457,12 +456,3 @@ class ServicesConfig(StageConfig):
                 1024 <= port <= 65535, f"--{name.replace('_', '-')} must be 1024-65535, got {port}"
             )
         _require(self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
-
-
-def write_json(path: str | Path, payload: Any) -> None:
-    """Write JSON atomically (see genomeflow.storage)."""
-    from genomeflow.storage import open_text_output
-
-    with open_text_output(path) as handle:
-        json.dump(payload, handle, indent=2, sort_keys=False)
-        handle.write("\n")

@@ -37,6 +37,13 @@ def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> 
     return child.pid
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def require_free_port(port: int, flag: str, service: str) -> None:
     """Raise ServiceError if something already listens on 127.0.0.1:``port``."""
     with socket.socket() as probe:

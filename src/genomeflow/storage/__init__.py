@@ -17,7 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from genomeflow.storage import s3
-from genomeflow.storage.local import atomic_directory, atomic_output, file_digest, open_text_output
+from genomeflow.storage.local import (
+    atomic_directory,
+    atomic_output,
+    file_digest,
+    open_text_output,
+    write_json,
+)
 
 __all__ = [
     "atomic_directory",
@@ -33,6 +39,7 @@ __all__ = [
     "read_bytes",
     "upload",
     "write_bytes",
+    "write_json",
 ]
 
 Location = str | os.PathLike[str]

@@ -9,12 +9,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from genomeflow.errors import InputError
 
@@ -88,3 +89,10 @@ def file_digest(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return f"sha256:{digest.hexdigest()}"
+
+
+def write_json(path: str | os.PathLike[str], payload: Any) -> None:
+    """Write a JSON document atomically."""
+    with open_text_output(path) as handle:
+        json.dump(payload, handle, indent=2)
+        handle.write("\n")

@@ -17,7 +17,6 @@ import traceback
 import types
 import typing
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from genomeflow import __version__
@@ -399,49 +398,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-REPORT_SUFFIXES = {".json", ".png", ".tsv", ".md", ".html"}
-REPORT_MAX_BYTES = 10 * 2**20  # larger outputs stay in their folder; MLflow gets the reports
-
-
-def _paths(config: StageConfig, role: str) -> list[tuple[str, str]]:
-    """``(field, path)`` of every set input or output path of a config."""
-    found = []
-    for item in dataclasses.fields(config):  # type: ignore[arg-type]
-        value = getattr(config, item.name)
-        if item.metadata.get("role") == role and value is not None:
-            found += [(item.name, str(v)) for v in (value if isinstance(value, list) else [value])]
-    return found
-
-
 def run_stage(command: str, config: StageConfig, args: argparse.Namespace) -> None:
     """Run one stage inside an MLflow run (when tracking is on), s3:// paths made local."""
-    from genomeflow.storage import file_digest
     from genomeflow.tracking import Tracker, resolve_tracking_uri
+    from genomeflow.tracking.stage import run_tracked_stage
 
     tracker = Tracker(resolve_tracking_uri(args.tracking_uri), args.experiment)
+    name = command.replace(" ", "-")
     handler = COMMANDS[command][1]
-    name, system_metrics = command.replace(" ", "-"), command in LONG_STAGES
-    with (
-        tracker.run(name, config.to_dict(), system_metrics=system_metrics) as run,
-        config.localised() as local,
-    ):
-        originals = [source for _, source in _paths(config, "input")]
-        for source, (_, path) in zip(originals, _paths(local, "input"), strict=True):
-            if run.active and Path(path).is_file():
-                run.log_input(Path(path).name, file_digest(path), source)
-        run.log_metrics(handler(local))
-        targets = [target for _, target in _paths(config, "output")]
-        for target, (_, path) in zip(targets, _paths(local, "output"), strict=True):
-            if target != path:
-                print(f"published to {target}")
-            _log_reports(run, Path(path))
-
-
-def _log_reports(run: Any, output: Path) -> None:
-    """Store an output's small reports (JSON, PNG, TSV...) as run artifacts."""
-    for report in sorted(output.iterdir()) if output.is_dir() else [output]:
-        if report.suffix in REPORT_SUFFIXES and report.stat().st_size <= REPORT_MAX_BYTES:
-            run.log_artifact(report)
+    for uri in run_tracked_stage(name, config, handler, tracker, command in LONG_STAGES):
+        print(f"published to {uri}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,66 @@
+"""Running one stage the same way from the CLI and (later) from pipeline components.
+
+The stage runs inside an MLflow run (when tracking is on) on local paths: ``s3://`` inputs are
+downloaded first and outputs uploaded after (genomeflow.storage, through the config's
+input/output roles). Input digests, the stage's metrics and its small reports are recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from genomeflow.config import StageConfig
+from genomeflow.storage import file_digest
+from genomeflow.tracking.runs import Run, Tracker
+
+REPORT_SUFFIXES = {".json", ".png", ".tsv", ".md", ".html"}
+REPORT_MAX_BYTES = 10 * 2**20  # larger outputs stay in their folder; MLflow gets the reports
+
+
+def config_paths(config: StageConfig, role: str) -> list[str]:
+    """Every set path of a config with this role (``input`` or ``output``), in field order."""
+    found = []
+    for item in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, item.name)
+        if item.metadata.get("role") == role and value is not None:
+            found += [str(v) for v in (value if isinstance(value, list) else [value])]
+    return found
+
+
+def run_tracked_stage(
+    name: str,
+    config: StageConfig,
+    stage: Callable[[Any], Mapping[str, float]],
+    tracker: Tracker,
+    system_metrics: bool = False,
+) -> list[str]:
+    """Run ``stage(local_config)`` as the MLflow run ``name``; returns the published s3:// URIs.
+
+    ``stage`` returns the metrics to record. The run ends FAILED if anything raises.
+    """
+    published = []
+    with (
+        tracker.run(name, config.to_dict(), system_metrics=system_metrics) as run,
+        config.localised() as local,
+    ):
+        sources = config_paths(config, "input")
+        for source, path in zip(sources, config_paths(local, "input"), strict=True):
+            if run.active and Path(path).is_file():
+                run.log_input(Path(path).name, file_digest(path), source)
+        run.log_metrics(stage(local))
+        targets = config_paths(config, "output")
+        for target, path in zip(targets, config_paths(local, "output"), strict=True):
+            if target != path:
+                published.append(target)
+            _log_reports(run, Path(path))
+    return published
+
+
+def _log_reports(run: Run, output: Path) -> None:
+    """Store an output's small reports (JSON, PNG, TSV...) as run artifacts."""
+    for report in sorted(output.iterdir()) if output.is_dir() else [output]:
+        if report.suffix in REPORT_SUFFIXES and report.stat().st_size <= REPORT_MAX_BYTES:
+            run.log_artifact(report)

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from genomeflow.config import ServicesConfig
+from genomeflow.services import services_down, services_up
+from genomeflow.services.process import free_port
+from genomeflow.services.state import pid_alive
 from helpers import MOTIF, fasta_text, planted_records, write_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,3 +46,29 @@ def isolated_services(tmp_path_factory, monkeypatch):
         "MLFLOW_S3_ENDPOINT_URL",
     ):
         monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory):
+    """One object store and one MLflow server (S3 artifacts) for the whole session."""
+    home = tmp_path_factory.mktemp("services")
+    config = ServicesConfig(
+        action="up",
+        home=str(home),
+        object_store=True,
+        mlflow_port=free_port(),
+        s3_port=free_port(),
+        mon_port=free_port(),
+    )
+    state = services_up(config)
+    yield config, state
+    assert services_down(config) == ["mlflow", "object store"]
+    assert not any(map(pid_alive, [state["mlflow"]["pid"], *state["object_store"]["pids"]]))
+
+
+@pytest.fixture
+def live(services, monkeypatch):
+    """Point genomeflow (tracking, storage) at the session services through their state file."""
+    config, state = services
+    monkeypatch.setenv("GENOMEFLOW_HOME", config.home)
+    return state

@@ -23,32 +23,6 @@ from helpers import MOTIF, fasta_text, planted_records, write_text
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="session")
-def services(tmp_path_factory):
-    """One object store and one MLflow server (S3 artifacts) for the whole session."""
-    home = tmp_path_factory.mktemp("services")
-    config = ServicesConfig(
-        action="up",
-        home=str(home),
-        object_store=True,
-        mlflow_port=free_port(),
-        s3_port=free_port(),
-        mon_port=free_port(),
-    )
-    state = services_up(config)
-    yield config, state
-    assert services_down(config) == ["mlflow", "object store"]
-    assert not any(map(pid_alive, [state["mlflow"]["pid"], *state["object_store"]["pids"]]))
-
-
-@pytest.fixture
-def live(services, monkeypatch):
-    """Point genomeflow (tracking, storage) at the session services through their state file."""
-    config, state = services
-    monkeypatch.setenv("GENOMEFLOW_HOME", config.home)
-    return state
-
-
 def s3_client(state):
     store = state["object_store"]
     return boto3.client(

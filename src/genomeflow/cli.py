@@ -21,7 +21,9 @@ from typing import Any
 
 from genomeflow import __version__
 from genomeflow.config import (
+    BaselineConfig,
     DatasetConfig,
+    PredictConfig,
     ServicesConfig,
     StageConfig,
     SyntheticConfig,
@@ -206,6 +208,48 @@ def run_dataset(config: DatasetConfig) -> Metrics:
     }
 
 
+SHOWN_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "mcc", "roc_auc", "pr_auc")
+
+
+def run_baseline(config: BaselineConfig) -> Metrics:
+    from genomeflow.models.baseline import train_baseline
+
+    summary = train_baseline(config)
+    metrics = summary.metrics()
+    rows = [
+        [split, *(_score(metrics.get(f"{split}_{name}")) for name in SHOWN_METRICS)]
+        for split in ("valid", "test")
+    ]
+    if summary.cv:
+        rows.append(
+            [
+                f"cv ({config.folds} folds)",
+                *(
+                    f"{_score(metrics.get(f'cv_{name}_mean'))}±{_score(metrics.get(f'cv_{name}_sd'))}"
+                    for name in SHOWN_METRICS
+                ),
+            ]
+        )
+    print_table(["split", *SHOWN_METRICS], rows, left=1)
+    print(
+        f"{config.features} + {config.model} written to {summary.output} (params: {summary.params})"
+    )
+    return metrics
+
+
+def _score(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def run_predict(config: PredictConfig) -> Metrics:
+    from genomeflow.predict import predict_files
+
+    summary = predict_files(config)
+    counts = ", ".join(f"{label}: {n:,}" for label, n in summary.per_label.items())
+    print(f"scored {summary.rows:,} sequences ({counts}) into {summary.output}")
+    return {"rows": summary.rows}
+
+
 def run_tokens_compare(config: TokensCompareConfig) -> Metrics:
     from genomeflow.tokenise.qc import compare_tokenisers, write_comparison
 
@@ -298,7 +342,11 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int 
         print("  ".join(cells).rstrip())
 
 
-LONG_STAGES = {"tokenise", "dataset"}  # MLflow samples CPU/memory (and GPU) while they run
+LONG_STAGES = {
+    "tokenise",
+    "dataset",
+    "baseline",
+}  # MLflow samples CPU/memory (and GPU) while they run
 UNTRACKED = {"services"}  # commands that are not stages: no MLflow run, no s3:// staging
 Metrics = dict[str, float]  # what a stage reports; logged to MLflow when tracking is on
 
@@ -337,6 +385,17 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
         DatasetConfig,
         run_dataset,
         "split labelled sequences by source (grouped, stratified), augment train, tokenise",
+    ),
+    "baseline": (
+        BaselineConfig,
+        run_baseline,
+        "train a classic classifier (count/tfidf/word2vec/onehot x rf/xgb/logreg), optionally "
+        "swept, cross-validated, evaluated once on test",
+    ),
+    "predict": (
+        PredictConfig,
+        run_predict,
+        "score FASTA/FASTQ sequences with a saved model: label and probability per class",
     ),
     "synthetic": (
         SyntheticConfig,

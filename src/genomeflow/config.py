@@ -456,3 +456,131 @@ class ServicesConfig(StageConfig):
                 1024 <= port <= 65535, f"--{name.replace('_', '-')} must be 1024-65535, got {port}"
             )
         _require(self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
+
+
+def parse_assignments(items: list[str], what: str) -> dict[str, Any]:
+    """``name=value`` items -> a mapping, values read as YAML (``300`` int, ``0.1`` float)."""
+    parsed = {}
+    for item in items:
+        name, equals, text = item.partition("=")
+        _require(
+            bool(equals and name.strip()), f"{what}: {item!r} is not name=value (e.g. max_depth=8)"
+        )
+        try:
+            parsed[name.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{what}: cannot read the value of {item!r}; quote it") from error
+    return parsed
+
+
+@dataclass
+class BaselineConfig(StageConfig):
+    """Settings of ``genomeflow baseline``: a classic classifier on sequence features."""
+
+    dataset: str = option(
+        help="dataset folder written by genomeflow dataset", positional=True, role="input"
+    )
+    output: str = option(
+        help="model folder: model, featuriser, tokeniser, baseline.json, reports/",
+        short="-o",
+        role="output",
+    )
+    features: Literal["count", "tfidf", "word2vec", "onehot"] = option(
+        "tfidf",
+        help="count/tfidf: sparse token n-gram counts; word2vec: pooled [mean, max] vectors "
+        "of a word2vec trained on the train split; onehot: residue x position (fixed length)",
+    )
+    model: Literal["rf", "xgb", "logreg"] = option(
+        "rf", help="rf: random forest; xgb: XGBoost (hist); logreg: logistic regression"
+    )
+    ngram: list[int] = option([1, 1], help="smallest and largest token n-gram for count/tfidf")
+    max_features: int = option(0, help="most frequent n-grams kept by count/tfidf (0 = all)")
+    vector_size: int = option(100, help="word2vec dimensions (features are twice this)")
+    window: int = option(5, help="word2vec context window (tokens)")
+    word2vec_epochs: int = option(10, help="word2vec passes over the training tokens")
+    params: list[str] = option(
+        [], help="model hyperparameters as name=value, e.g. n_estimators=800 max_depth=12"
+    )
+    params_file: str | None = option(
+        None, help="YAML/JSON mapping of model hyperparameters (--params win)", role="input"
+    )
+    sweep: str | None = option(
+        None,
+        help="sweep spec (wandb-style JSON/YAML): tune the hyperparameters on the valid split",
+        role="input",
+    )
+    trials: int | None = option(
+        None, help="sweep trials", shown="the spec's run_cap, the grid size, else 20"
+    )
+    parallel: int = option(1, help="sweep trials run at once (threads; >1 is not reproducible)")
+    folds: int = option(
+        5, help="stratified grouped cross-validation folds on train+valid (0 = none)"
+    )
+    importance_top: int = option(
+        30, help="features whose permutation importance is measured (top by model importance)"
+    )
+    permutation_repeats: int = option(5, help="shuffles per feature for permutation importance")
+    device: Literal["cpu", "cuda"] = option("cpu", help="XGBoost device")
+    threads: int = option(0, help="threads per model (0 = all cores)")
+    seed: int = option(42, help="random seed of features, models, sweep and folds")
+
+    def __post_init__(self) -> None:
+        _require(bool(self.dataset), "give a dataset folder (genomeflow dataset ... -o DATASET)")
+        _require(bool(self.output), "give an output folder (--output model/)")
+        for name, choices in (
+            ("features", ("count", "tfidf", "word2vec", "onehot")),
+            ("model", ("rf", "xgb", "logreg")),
+            ("device", ("cpu", "cuda")),
+        ):
+            value = getattr(self, name)
+            _require(
+                value in choices, f"--{name} {value!r} is unknown: choose {', '.join(choices)}"
+            )
+        _require(
+            len(self.ngram) == 2 and 1 <= self.ngram[0] <= self.ngram[1],
+            f"--ngram needs two sizes, smallest first (e.g. 1 3), got {self.ngram}",
+        )
+        for name in ("vector_size", "window", "word2vec_epochs", "parallel", "permutation_repeats"):
+            _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        for name in ("max_features", "importance_top", "threads"):
+            _require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be 0 or more")
+        _require(self.trials is None or self.trials >= 1, "--trials must be at least 1")
+        _require(
+            self.folds == 0 or self.folds >= 2, f"--folds must be 0 or at least 2, got {self.folds}"
+        )
+        parse_assignments(self.params, "--params")  # fail early on a malformed item
+
+    def model_params(self) -> dict[str, Any]:
+        """Hyperparameters: ``params_file`` overridden by ``params``."""
+        from_file = read_settings_file(self.params_file) if self.params_file else {}
+        return {**from_file, **parse_assignments(self.params, "--params")}
+
+
+@dataclass
+class PredictConfig(StageConfig):
+    """Settings of ``genomeflow predict``: class probabilities for new sequences."""
+
+    model: str = option(help="model folder (genomeflow baseline)", positional=True, role="input")
+    inputs: list[str] = option(
+        help="FASTA/FASTQ files (plain or .gz) to score", positional=True, role="input"
+    )
+    output: str = option(
+        help="predictions table: .csv, .tsv or .parquet (id, file, label, probability per class)",
+        short="-o",
+        role="output",
+    )
+    batch_size: int = option(1024, help="sequences scored per batch")
+    reverse_complement: bool = option(
+        False, help="average each sequence's probabilities with its reverse complement's"
+    )
+    alphabet: Alphabet | None = alphabet_option()
+    allow_duplicate_ids: bool = duplicate_ids_option()
+
+    def __post_init__(self) -> None:
+        _require(bool(self.inputs), "give the FASTA/FASTQ files to score")
+        _require(
+            Path(self.output).suffix.lower() in (".csv", ".tsv", ".parquet"),
+            f"--output {self.output}: end the name in .csv, .tsv or .parquet",
+        )
+        _require(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
+        self.alphabet = _alphabet_or_none(self.alphabet)

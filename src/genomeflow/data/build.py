@@ -32,6 +32,7 @@ from genomeflow.tokenise.tokenizer import GenomeTokenizer
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+TOKENISER_FOLDER = "tokeniser"  # a copy, so the dataset folder is self-contained
 IMBALANCE_WARNING_RATIO = 5.0  # largest class / smallest class above which we warn
 ENCODE_BATCH = 1024  # sequences per tokeniser call
 
@@ -170,6 +171,7 @@ def build_dataset(config: DatasetConfig) -> DatasetSummary:
         ],
         "tokeniser": {
             "path": str(config.tokeniser),
+            "copy": TOKENISER_FOLDER,
             "method": tokenizer.method,
             "digest": file_digest(Path(config.tokeniser) / "tokenizer.json"),
         },
@@ -190,6 +192,8 @@ def build_dataset(config: DatasetConfig) -> DatasetSummary:
     }
     with atomic_directory(config.output) as folder:
         dataset.save_to_disk(str(folder))
+        (folder / TOKENISER_FOLDER).mkdir()
+        tokenizer.save(folder / TOKENISER_FOLDER)
         (folder / "parquet").mkdir()
         for split in SPLITS:
             dataset[split].to_parquet(str(folder / "parquet" / f"{split}.parquet"))

@@ -74,3 +74,36 @@ def assign_splits(
                 f"{len(by_label[smallest])} sequences; add sequences or change --split"
             )
     return assignment
+
+
+def grouped_folds(
+    labels: Sequence[int], groups: Sequence[str], folds: int, seed: int
+) -> list[tuple[list[int], list[int]]]:
+    """Stratified, grouped k-fold: ``(train rows, held-out rows)`` index lists per fold.
+
+    All rows of a group (chunks, reverse complements) fall in one fold, so a held-out fold
+    never shares a source sequence with its training rows.
+
+    Raises:
+        InputError: fewer groups of some class than folds.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    first_label: dict[str, int] = {}
+    for group, label in zip(groups, labels, strict=True):
+        first_label.setdefault(group, label)
+    per_class: dict[int, int] = defaultdict(int)
+    for label in first_label.values():
+        per_class[label] += 1
+    rarest = min(per_class, key=per_class.__getitem__)
+    if per_class[rarest] < folds:
+        raise InputError(
+            f"class #{rarest} has {per_class[rarest]} source sequences, fewer than the {folds} "
+            "cross-validation folds; lower --folds or add sequences"
+        )
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    rows = [0] * len(labels)  # features are not needed to assign folds
+    return [
+        (train.tolist(), held_out.tolist())
+        for train, held_out in splitter.split(rows, list(labels), list(groups))
+    ]

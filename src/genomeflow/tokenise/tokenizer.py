@@ -94,6 +94,13 @@ class GenomeTokenizer:
         encoding = self.hf.backend_tokenizer.encode(self.words(sequence), add_special_tokens=False)
         return encoding.tokens
 
+    def segment(self, sequences: Sequence[str]) -> list[list[str]]:
+        """The segmentations of many sequences (one batched call), without special tokens."""
+        encodings = self.hf.backend_tokenizer.encode_batch(
+            [self.words(s) for s in sequences], add_special_tokens=False
+        )
+        return [encoding.tokens for encoding in encodings]
+
     def encode(self, sequences: Sequence[str], max_length: int | None = None) -> dict[str, list]:
         """Encode sequences with CLS/SEP, cut to ``max_length`` tokens when given.
 

@@ -16,7 +16,8 @@ from genomeflow.config import StageConfig
 from genomeflow.storage import file_digest
 from genomeflow.tracking.runs import Run, Tracker
 
-REPORT_SUFFIXES = {".json", ".png", ".tsv", ".md", ".html"}
+REPORT_SUFFIXES = {".json", ".png", ".tsv", ".csv", ".md", ".html"}
+REPORTS_FOLDER = "reports"  # a stage's plots and tables, logged whole
 REPORT_MAX_BYTES = 10 * 2**20  # larger outputs stay in their folder; MLflow gets the reports
 
 
@@ -60,7 +61,20 @@ def run_tracked_stage(
 
 
 def _log_reports(run: Run, output: Path) -> None:
-    """Store an output's small reports (JSON, PNG, TSV...) as run artifacts."""
-    for report in sorted(output.iterdir()) if output.is_dir() else [output]:
-        if report.suffix in REPORT_SUFFIXES and report.stat().st_size <= REPORT_MAX_BYTES:
-            run.log_artifact(report)
+    """Store an output's small reports (JSON, PNG, TSV...) as run artifacts: the files at its
+    top level and everything under its ``reports/`` folder (kept as folders)."""
+    if not output.is_dir():
+        candidates = [output]
+    else:
+        reports = output / REPORTS_FOLDER
+        candidates = sorted(output.iterdir()) + (
+            sorted(reports.rglob("*")) if reports.is_dir() else []
+        )
+    for report in candidates:
+        if (
+            report.is_file()
+            and report.suffix in REPORT_SUFFIXES
+            and report.stat().st_size <= REPORT_MAX_BYTES
+        ):
+            folder = None if report.parent in (output, output.parent) else report.parent
+            run.log_artifact(report, folder and str(folder.relative_to(output)))

@@ -1,0 +1,68 @@
+"""Reading a dataset folder written by ``genomeflow dataset`` back for training stages."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genomeflow.data.build import MANIFEST, TOKENISER_FOLDER
+from genomeflow.data.split import SPLITS
+from genomeflow.errors import InputError
+from genomeflow.tokenise.tokenizer import GenomeTokenizer
+
+COLUMNS = ["id", "group", "sequence", "label", "strand"]  # what classic models need
+
+
+@dataclass
+class LabelledDataset:
+    """The splits of a dataset folder as pandas frames (``COLUMNS``; ``label`` is the class index).
+
+    Attributes:
+        folder: the dataset folder.
+        manifest: its manifest.json.
+        splits: split name -> DataFrame.
+    """
+
+    folder: Path
+    manifest: dict[str, Any]
+    splits: dict[str, Any]
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.manifest["label_names"])
+
+    @property
+    def alphabet(self) -> str:
+        return self.manifest["alphabet"]
+
+    def tokeniser(self) -> GenomeTokenizer:
+        """The dataset's own copy of its tokeniser (older folders: the recorded path)."""
+        copy = self.folder / TOKENISER_FOLDER
+        return GenomeTokenizer.load(copy if copy.is_dir() else self.manifest["tokeniser"]["path"])
+
+
+def load_dataset(folder: str | Path) -> LabelledDataset:
+    """Load the Parquet splits and manifest of a ``genomeflow dataset`` folder.
+
+    Raises:
+        InputError: the folder is missing or is not a genomeflow dataset.
+    """
+    import pandas as pd
+
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise InputError(
+            f"{folder}: not a genomeflow dataset (no {MANIFEST}); build one with "
+            "`genomeflow dataset FASTA... -t TOKENISER -o DATASET`"
+        )
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    splits = {}
+    for split in SPLITS:
+        path = folder / "parquet" / f"{split}.parquet"
+        if not path.is_file():
+            raise InputError(f"{folder}: split file {path.name} is missing; rebuild the dataset")
+        splits[split] = pd.read_parquet(path, columns=COLUMNS)
+    return LabelledDataset(folder, manifest, splits)

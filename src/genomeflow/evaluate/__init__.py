@@ -1,0 +1,41 @@
+"""Evaluation shared by every trainer: metrics from predicted probabilities, plots, reports.
+
+``evaluate_predictions(labels, probabilities, label_names)`` gives an :class:`Evaluation`;
+``write_evaluation(evaluation, folder)`` writes ``metrics.json`` and ROC, precision-recall,
+confusion and calibration plots. ``canonical_metric`` maps the names users write ("eval/f1",
+"auc") onto :data:`METRIC_NAMES`, for sweeps and Katib objectives.
+"""
+
+from __future__ import annotations
+
+from genomeflow.evaluate.metrics import (
+    HIGHER_IS_BETTER,
+    METRIC_NAMES,
+    Evaluation,
+    canonical_metric,
+    evaluate_predictions,
+    safe_labels,
+)
+from genomeflow.evaluate.plots import (
+    calibration_figure,
+    confusion_figure,
+    figure_png,
+    pr_figure,
+    roc_figure,
+    write_evaluation,
+)
+
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "METRIC_NAMES",
+    "Evaluation",
+    "calibration_figure",
+    "canonical_metric",
+    "confusion_figure",
+    "evaluate_predictions",
+    "figure_png",
+    "pr_figure",
+    "roc_figure",
+    "safe_labels",
+    "write_evaluation",
+]

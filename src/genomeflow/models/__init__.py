@@ -1,0 +1,1 @@
+"""Classifiers: the classic baselines (and, later, transformers)."""

@@ -1,0 +1,110 @@
+"""The ``predict`` stage: a saved classifier scores new FASTA/FASTQ sequences in batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from genomeflow.config import PredictConfig
+from genomeflow.errors import ConfigError, InputError
+from genomeflow.io.sequences import SequenceFile, read_sequence_files
+from genomeflow.sequence.complement import reverse_complement
+from genomeflow.storage import atomic_output
+
+
+@dataclass(frozen=True)
+class PredictSummary:
+    """What :func:`predict_files` wrote: rows per predicted label."""
+
+    output: str
+    rows: int
+    per_label: dict[str, int]
+
+
+def load_classifier(location: str | Path) -> Any:
+    """The classifier saved at ``location``: an object with ``label_names``, ``alphabet`` and
+    ``predict_proba(sequences)``."""
+    from genomeflow.models.baseline import MANIFEST, BaselineClassifier
+
+    folder = Path(location)
+    if (folder / MANIFEST).is_file():
+        return BaselineClassifier(folder)
+    raise InputError(
+        f"{location}: not a genomeflow model folder (no {MANIFEST}); give a folder written by "
+        "`genomeflow baseline`"
+    )
+
+
+def _batches(config: PredictConfig, size: int):
+    """``(file, ids, sequences)`` batches of the inputs in order."""
+    batch: list[tuple[int, str, str]] = []
+    for index, record in read_sequence_files(
+        config.inputs, config.alphabet, config.allow_duplicate_ids
+    ):
+        batch.append((index, record.id, record.sequence))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def predict_files(config: PredictConfig) -> PredictSummary:
+    """Score every record of the inputs; write id, file, label, probability and p_<class>."""
+    import pandas as pd
+
+    classifier = load_classifier(config.model)
+    alphabet = SequenceFile(config.inputs[0], config.alphabet).alphabet
+    if alphabet is not classifier.alphabet:
+        raise InputError(
+            f"{config.inputs[0]}: holds {alphabet.value} but the model {config.model} was trained "
+            f"on {classifier.alphabet.value}; score sequences of the kind it was trained on"
+        )
+    if config.reverse_complement and not alphabet.is_nucleic:
+        raise ConfigError("--reverse-complement applies to DNA/RNA only; the input is protein")
+    frames = []
+    with tqdm(desc="predicting", unit="seq", disable=None) as progress:
+        for batch in _batches(config, config.batch_size):
+            sequences = [sequence for _, _, sequence in batch]
+            probabilities = classifier.predict_proba(sequences)
+            if config.reverse_complement:
+                flipped = [reverse_complement(s, alphabet) for s in sequences]
+                probabilities = (probabilities + classifier.predict_proba(flipped)) / 2
+            frames.append(_frame(batch, probabilities, classifier.label_names, config.inputs))
+            progress.update(len(batch))
+    table = pd.concat(frames, ignore_index=True)
+    _write_table(table, Path(config.output))
+    counts = table["label"].value_counts()
+    per_label = {name: int(counts.get(name, 0)) for name in classifier.label_names}
+    return PredictSummary(str(config.output), len(table), per_label)
+
+
+def _frame(batch, probabilities: np.ndarray, label_names: list[str], inputs: list[str]) -> Any:
+    import pandas as pd
+
+    best = probabilities.argmax(axis=1)
+    frame = pd.DataFrame(
+        {
+            "id": [record_id for _, record_id, _ in batch],
+            "file": [Path(inputs[index]).name for index, _, _ in batch],
+            "label": [label_names[i] for i in best],
+            "probability": probabilities[np.arange(len(best)), best],
+        }
+    )
+    for column, name in enumerate(label_names):
+        frame[f"p_{name}"] = probabilities[:, column]
+    return frame
+
+
+def _write_table(table: Any, path: Path) -> None:
+    """CSV, TSV or Parquet by the file's extension, written atomically."""
+    with atomic_output(path) as temporary:
+        suffix = path.suffix.lower()
+        if suffix == ".parquet":
+            table.to_parquet(temporary, index=False)
+        else:
+            table.to_csv(temporary, sep="\t" if suffix == ".tsv" else ",", index=False)

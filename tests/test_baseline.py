@@ -1,0 +1,226 @@
+"""The classic baselines: features, models, sweep, CV, saving without pickle, and predict."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from genomeflow.cli import main
+from genomeflow.config import BaselineConfig, DatasetConfig, PredictConfig, TokeniseConfig
+from genomeflow.data import build_dataset, grouped_folds, load_dataset
+from genomeflow.errors import ConfigError, InputError
+from genomeflow.models.baseline import BaselineClassifier, train_baseline
+from genomeflow.predict import predict_files
+from genomeflow.tokenise import train_tokeniser
+from helpers import MOTIF, fasta_text, planted_records, write_text
+
+pytestmark = pytest.mark.slow
+
+
+def make_dataset(folder: Path, positives, negatives, name: str = "ds") -> str:
+    """A 6-mer tokeniser and a 60/20/20 dataset of two classes."""
+    pos = write_text(folder / "promoter.fa", fasta_text(positives))
+    neg = write_text(folder / "background.fa", fasta_text(negatives))
+    tokeniser = folder / "tok"
+    if not tokeniser.exists():
+        train_tokeniser(
+            TokeniseConfig(inputs=[str(pos)], output=str(tokeniser), method="kmer", k=6)
+        )
+    output = folder / name
+    build_dataset(
+        DatasetConfig(
+            inputs=[str(pos), str(neg)],
+            tokeniser=str(tokeniser),
+            output=str(output),
+            split=[0.6, 0.2, 0.2],
+        )
+    )
+    return str(output)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> str:
+    """120 sequences with TATAAT planted against 120 without: a signal a model must find."""
+    folder = tmp_path_factory.mktemp("planted")
+    return make_dataset(
+        folder, planted_records(120, 60, 1, MOTIF), planted_records(120, 60, 2, None)
+    )
+
+
+@pytest.fixture(scope="module")
+def shuffled(tmp_path_factory) -> str:
+    """The same kind of records, with the labels dealt at random: nothing to learn."""
+    folder = tmp_path_factory.mktemp("shuffled")
+    records = planted_records(120, 60, 1, MOTIF) + planted_records(120, 60, 2, None)
+    random.Random(7).shuffle(records)
+    return make_dataset(folder, records[:120], records[120:])
+
+
+def fit(dataset: str, output: Path, **settings) -> dict[str, float]:
+    config = BaselineConfig(dataset=dataset, output=str(output), folds=0, **settings)
+    return train_baseline(config).metrics()
+
+
+@pytest.mark.parametrize(
+    ("features", "model"), [("count", "rf"), ("tfidf", "xgb"), ("tfidf", "logreg")]
+)
+def test_planted_motif_is_learned_and_shuffled_labels_are_not(
+    planted, shuffled, tmp_path, features, model
+):
+    learned = fit(planted, tmp_path / "m", features=features, model=model)
+    assert learned["test_roc_auc"] > 0.9 and learned["valid_f1_macro"] > 0.8
+    chance = fit(shuffled, tmp_path / "s", features=features, model=model)
+    assert chance["test_roc_auc"] < 0.75
+    assert learned["test_roc_auc"] - chance["test_roc_auc"] > 0.25
+
+
+def test_word2vec_is_trained_on_train_and_saved_without_pickle(planted, tmp_path):
+    output = tmp_path / "w2v"
+    metrics = fit(planted, output, features="word2vec", model="rf", vector_size=16, window=3)
+    assert 0 <= metrics["test_accuracy"] <= 1
+    manifest = json.loads((output / "baseline.json").read_text())
+    assert manifest["features"]["kind"] == "word2vec"
+    assert (output / "word2vec.bin").read_bytes()[:8].split(b" ")[0].isdigit()  # C format header
+    assert not list(output.rglob("*.pkl")) and not list(output.rglob("*.pickle"))
+    table = pd.read_csv(output / "reports" / "importance.tsv", sep="\t")
+    assert table["feature"].str.match(r"(mean|max)_\d+").all()
+
+
+def test_onehot_learns_a_positional_motif(tmp_path):
+    positives = [
+        (f"pos{i}", sequence[:17] + MOTIF + sequence[23:])  # the motif at 1-based 18-23
+        for i, (_, sequence) in enumerate(planted_records(80, 40, 4, None))
+    ]
+    negatives = planted_records(80, 40, 5, None)
+    dataset = make_dataset(tmp_path, positives, negatives)
+    metrics = fit(dataset, tmp_path / "onehot", features="onehot", model="logreg")
+    assert metrics["test_roc_auc"] > 0.9
+    table = pd.read_csv(tmp_path / "onehot" / "reports" / "importance.tsv", sep="\t")
+    top = table["feature"].head(6).str.extract(r"pos(\d+)_")[0].astype(int)
+    assert top.between(18, 23).all()  # the motif's positions matter most
+
+
+def test_model_folder_predicts_fasta_and_matches_training(planted, tmp_path):
+    output = tmp_path / "model"
+    fit(planted, output, features="tfidf", model="xgb", params=["n_estimators=50"])
+    assert (output / "model.ubj").is_file() and (output / "featuriser.skops").is_file()
+    fasta = write_text(
+        tmp_path / "new.fa.gz",
+        fasta_text(planted_records(10, 60, 11, MOTIF) + planted_records(10, 60, 12, None)),
+        gz=True,
+    )
+    table_path = tmp_path / "pred.csv"
+    summary = predict_files(
+        PredictConfig(model=str(output), inputs=[str(fasta)], output=str(table_path))
+    )
+    table = pd.read_csv(table_path)
+    assert summary.rows == 20 and list(table.columns) == [
+        "id",
+        "file",
+        "label",
+        "probability",
+        "p_promoter",
+        "p_background",
+    ]
+    assert (table["p_promoter"] + table["p_background"]).round(6).eq(1).all()
+    positives = table["id"].str.startswith("pos")
+    assert (table.loc[positives, "label"] == "promoter").mean() >= 0.8
+    # The saved model scores the dataset's test rows as it did during training.
+    data = load_dataset(planted)
+    again = BaselineClassifier(output).predict_proba(data.splits["test"]["sequence"].tolist())
+    from genomeflow.evaluate import evaluate_predictions
+
+    scored = evaluate_predictions(data.splits["test"]["label"].to_numpy(), again, data.label_names)
+    manifest = json.loads((output / "baseline.json").read_text())
+    assert scored.metrics["roc_auc"] == pytest.approx(manifest["metrics"]["test_roc_auc"])
+    rc = tmp_path / "rc.parquet"
+    predict_files(
+        PredictConfig(
+            model=str(output), inputs=[str(fasta)], output=str(rc), reverse_complement=True
+        )
+    )
+    assert len(pd.read_parquet(rc)) == 20
+
+
+def test_cross_validation_folds_are_grouped_and_reported(planted, tmp_path):
+    data = load_dataset(planted)
+    frame = pd.concat([data.splits["train"], data.splits["valid"]], ignore_index=True)
+    folds = grouped_folds(frame["label"].tolist(), frame["group"].tolist(), 4, 42)
+    for train_rows, held_rows in folds:
+        assert not set(frame["group"].iloc[train_rows]) & set(frame["group"].iloc[held_rows])
+    assert sorted(i for _, held in folds for i in held) == list(range(len(frame)))
+    output = tmp_path / "cv"
+    config = BaselineConfig(dataset=planted, output=str(output), features="count", folds=4)
+    metrics = train_baseline(config).metrics()
+    table = pd.read_csv(output / "reports" / "cv_folds.tsv", sep="\t")
+    assert list(table["fold"]) == [1, 2, 3, 4]
+    assert metrics["cv_roc_auc_mean"] == pytest.approx(table["roc_auc"].mean(), rel=1e-4)
+    assert metrics["cv_roc_auc_sd"] == pytest.approx(table["roc_auc"].std(), rel=1e-4)
+    assert (output / "reports" / "cv.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_tunes_on_valid_and_records_best(planted, tmp_path):
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(
+        "method: bayes\n"
+        "metric: {name: eval/f1, goal: maximize}\n"
+        "parameters:\n"
+        "  max_depth: {values: [1, 2, 4]}\n"
+        "  n_estimators: {distribution: int_uniform, min: 10, max: 60}\n"
+        "early_terminate: {type: hyperband, s: 1, eta: 2, max_iter: 4}\n"
+    )
+    output = tmp_path / "swept"
+    config = BaselineConfig(
+        dataset=planted, output=str(output), model="xgb", sweep=str(spec), trials=6, folds=0
+    )
+    summary = train_baseline(config)
+    best = json.loads((output / "reports" / "sweep" / "best_params.json").read_text())
+    assert summary.params["max_depth"] == best["params"]["max_depth"]
+    assert summary.sweep_best == pytest.approx(best["best_value"])
+    trials = pd.read_csv(output / "reports" / "sweep" / "trials.csv")
+    assert len(trials) == 6
+
+
+def test_bad_settings_are_one_line_errors(planted, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="epochs: not rf hyperparameter"):
+        fit(planted, tmp_path / "x", params=["epochs=3"])
+    with pytest.raises(ConfigError, match="not name=value"):
+        BaselineConfig(dataset=planted, output="x", params=["depth"])
+    with pytest.raises(InputError, match="not a genomeflow dataset"):
+        fit(str(tmp_path), tmp_path / "y")
+    assert not (tmp_path / "x").exists()  # no half-written model folder
+    code = main(["baseline", planted, "-o", str(tmp_path / "z"), "--params", "n_estimators=-1"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad hyperparameter value" in err
+    sweep = tmp_path / "bad_sweep.json"
+    sweep.write_text(
+        json.dumps(
+            {
+                "method": "random",
+                "metric": {"name": "eval/f1"},
+                "parameters": {"epochs": {"values": [1, 2]}},
+            }
+        )
+    )
+    with pytest.raises(ConfigError, match="epochs: not rf hyperparameter"):
+        fit(planted, tmp_path / "w", sweep=str(sweep))
+
+
+def test_cli_baseline_then_predict(planted, tmp_path, capsys):
+    model = tmp_path / "cli_model"
+    args = ["baseline", planted, "-o", str(model), "--features", "count", "--folds", "3"]
+    assert main([*args, "--tracking-uri", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "cv (3 folds)" in out and "roc_auc" in out
+    fasta = write_text(tmp_path / "q.fa", fasta_text(planted_records(5, 60, 9, MOTIF)))
+    table = tmp_path / "q.tsv"
+    assert (
+        main(["predict", str(model), str(fasta), "-o", str(table), "--tracking-uri", "none"]) == 0
+    )
+    assert "scored 5 sequences" in capsys.readouterr().out
+    assert len(pd.read_csv(table, sep="\t")) == 5

@@ -163,3 +163,6 @@ from suite_tokenise import SUITES_TOKENISE  # noqa: E402
 SUITES.update(SUITES_TOKENISE)
 SUITES["dataset"] = SUITE_DATASET
 SUITES["services"] = SUITE_SERVICES
+from suite_baseline import SUITE_BASELINE  # noqa: E402
+
+SUITES["baseline"] = SUITE_BASELINE

@@ -61,6 +61,8 @@ def shuffled(tmp_path_factory) -> str:
 
 
 def fit(dataset: str, output: Path, **settings) -> dict[str, float]:
+    if settings.get("model", "rf") == "rf":
+        settings.setdefault("params", ["n_estimators=100"])  # forests of 100 trees suffice here
     config = BaselineConfig(dataset=dataset, output=str(output), folds=0, **settings)
     return train_baseline(config).metrics()
 

@@ -23,7 +23,7 @@ def test_config_from_file_json_and_yaml(tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("inputs: [a.fa\n", "not valid YAML/JSON at line 2"),
+        ("inputs: [a.fa\n", "not valid YAML at line 2"),
         ("- a.fa\n", "must hold a mapping"),
         ("output: b.fa\nper_sequence: 0\ninputs: [a]\n", "--per-sequence must be at least 1"),
         ("inputs: [a]\n", "missing required setting(s) output"),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -122,17 +124,57 @@ class StageConfig:
         }
 
 
-def read_settings_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML (or JSON, which is YAML too) mapping of settings."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such settings file; check the path")
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading ``1e-5`` as a float (YAML 1.2, JSON), not as a string."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def load_document(text: str, source: str = "sweep") -> Any:
+    """Parse a JSON or YAML document.
+
+    ``yaml.safe_load`` alone reads JSON's ``1e-5`` as the string ``"1e-5"`` (YAML 1.1 floats
+    need a dot), so a ``.json`` source goes through :mod:`json` and anything else through a YAML
+    loader that knows exponents (and reads JSON too).
+
+    Raises:
+        ConfigError: the syntax error with its line number.
+    """
+    if source.lower().endswith(".json"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"{source}: not valid JSON at line {error.lineno} ({error.msg}); fix the syntax"
+            ) from error
     try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: builds plain data only
     except yaml.YAMLError as error:
         where = getattr(error, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
-        raise ConfigError(f"{path}: not valid YAML/JSON{line}; fix the syntax") from error
+        problem = getattr(error, "problem", None)
+        detail = f" ({problem})" if problem else ""
+        raise ConfigError(f"{source}: not valid YAML{line}{detail}; fix the syntax") from error
+
+
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON mapping of settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such settings file; check the path")
+    values = load_document(path.read_text(encoding="utf-8"), str(path))
     if values is None:
         return {}
     if not isinstance(values, dict):
@@ -466,10 +508,7 @@ def parse_assignments(items: list[str], what: str) -> dict[str, Any]:
         _require(
             bool(equals and name.strip()), f"{what}: {item!r} is not name=value (e.g. max_depth=8)"
         )
-        try:
-            parsed[name.strip()] = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{what}: cannot read the value of {item!r}; quote it") from error
+        parsed[name.strip()] = load_document(text, f"{what} {item!r}") if text.strip() else None
     return parsed
 
 

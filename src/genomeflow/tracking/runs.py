@@ -74,12 +74,34 @@ def _recording(uri: str, what: str) -> Iterator[None]:
         ) from error
 
 
+RUN_END_STATES = ("FINISHED", "FAILED", "KILLED")
+
+
+def _provenance_tags() -> dict[str, Any]:
+    """Tags every genomeflow run carries: package version, git commit, KFP run id."""
+    return {
+        "genomeflow.version": __version__,
+        "genomeflow.git_sha": git_sha(),
+        "kfp.run_id": next(
+            (os.environ[v] for v in KFP_RUN_ID_VARIABLES if os.environ.get(v)), None
+        ),
+    }
+
+
 class Run:
-    """One MLflow run (or a no-op when tracking is off)."""
+    """One MLflow run (or a no-op when tracking is off).
+
+    Attributes:
+        uri: the tracking URI, None when tracking is off.
+        run_id: the MLflow run id, None when tracking is off.
+        status: how :meth:`child` ends this run when its block succeeds: FINISHED (default),
+            or KILLED / FAILED set by the caller (e.g. a pruned sweep trial is KILLED).
+    """
 
     def __init__(self, uri: str | None, run_id: str | None) -> None:
         self.uri = uri
         self.run_id = run_id
+        self.status = "FINISHED"
 
     @property
     def active(self) -> bool:
@@ -161,6 +183,74 @@ class Run:
                 if value is not None:
                     client.set_tag(self.run_id, key, str(value))
 
+    @contextmanager
+    def child(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Iterator[Run]:
+        """Open a child run of this run, in its experiment, named ``name``.
+
+        It uses the MLflow client only (no fluent active-run state), so worker threads may
+        open children at once (parallel sweep trials). The child ends FINISHED when the block
+        succeeds, or with the ``status`` the caller set on it (KILLED for a pruned trial);
+        FAILED when the block raises, unless the caller set KILLED first.
+
+        Args:
+            name: the child's run name, also its ``genomeflow.stage`` tag (``trial-3``).
+            params: params to record on the child.
+            tags: extra tags for the child (values None are left out).
+
+        Yields:
+            The child Run; an inactive Run when this run is inactive.
+        """
+        if not self.active:
+            yield Run(None, None)
+            return
+        from mlflow import MlflowClient
+
+        assert self.uri is not None
+        client = MlflowClient(self.uri)
+        extra = {**_provenance_tags(), **(tags or {})}
+        with _recording(self.uri, f"open the run {name!r}"):
+            experiment_id = client.get_run(self.run_id).info.experiment_id
+            handle = client.create_run(
+                experiment_id=experiment_id,
+                run_name=name,
+                tags={
+                    "mlflow.parentRunId": self.run_id,
+                    "genomeflow.stage": name,
+                    **{key: str(value) for key, value in extra.items() if value is not None},
+                },
+            )
+        run = Run(self.uri, handle.info.run_id)
+        try:
+            run.log_params(params or {})
+            yield run
+        except BaseException:
+            status = run.status if run.status in ("FAILED", "KILLED") else "FAILED"
+            with _recording(self.uri, f"close the failed run {name!r}"):
+                client.set_terminated(run.run_id, status=status)
+            raise
+        if run.status not in RUN_END_STATES:
+            raise ValueError(f"run status {run.status!r}: choose one of {RUN_END_STATES}")
+        with _recording(self.uri, f"close the run {name!r}"):
+            client.set_terminated(run.run_id, status=run.status)
+
+
+def active_run() -> Run:
+    """The MLflow run active in this thread (``mlflow.start_run``), or an inactive Run.
+
+    Stages use it to hang child runs (sweep trials, folds) under the run they are recorded in.
+    """
+    import mlflow
+
+    handle = mlflow.active_run()
+    if handle is None:
+        return Run(None, None)
+    return Run(mlflow.get_tracking_uri(), handle.info.run_id)
+
 
 class Tracker:
     """Opens MLflow runs in one experiment; does nothing when ``uri`` is None.
@@ -208,16 +298,7 @@ class Tracker:
             )
         run = Run(self.uri, handle.info.run_id)
         try:
-            run.set_tags(
-                {
-                    "genomeflow.stage": name,
-                    "genomeflow.version": __version__,
-                    "genomeflow.git_sha": git_sha(),
-                    "kfp.run_id": next(
-                        (os.environ[v] for v in KFP_RUN_ID_VARIABLES if os.environ.get(v)), None
-                    ),
-                }
-            )
+            run.set_tags({"genomeflow.stage": name, **_provenance_tags()})
             run.log_params(params or {})
             for input_name, digest, source in inputs:
                 run.log_input(input_name, digest, source)

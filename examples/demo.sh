@@ -2,7 +2,8 @@
 # The most complete genomeflow flow that exists so far, on real data: start the local services
 # (a real MLflow server, a real S3 store), validate the class FASTA files, make k-let-shuffled
 # and Markov controls, learn an empirical (Unigram) tokeniser, and build the grouped, stratified
-# train/valid/test dataset; every stage is an MLflow run in the experiment "demo".
+# train/valid/test dataset, train classic baselines (one swept), and score the controls with one;
+# every stage is an MLflow run in the experiment "demo".
 # Usage: examples/demo.sh DATA_DIR OUT_DIR   (DATA_DIR holds one FASTA file per class)
 set -euo pipefail
 data=${1:?give the folder of FASTA files}
@@ -42,6 +43,18 @@ genomeflow tokenise "${inputs[@]}" -o "$out/tokeniser" --method unigram --vocab-
 
 echo "== 6. the dataset: split by source sequence, reverse complements in train only, tokenised"
 genomeflow dataset "${inputs[@]}" -t "$out/tokeniser" -o "$out/dataset"
+
+echo "== 7. baselines: positional one-hot + random forest; TF-IDF of the tokens + XGBoost, swept"
+genomeflow baseline "$out/dataset" -o "$out/baseline_onehot_rf" --features onehot --model rf --folds 5
+genomeflow baseline "$out/dataset" -o "$out/baseline_tfidf_xgb" --features tfidf --model xgb \
+  --sweep "$(dirname "$0")/sweeps/xgb.yaml" --folds 5
+
+echo "== 8. predict: how the swept model scores the dinucleotide shuffles of each class"
+for input in "${inputs[@]}"; do
+  name=$(basename "$input"); name=${name%%.*}
+  genomeflow predict "$out/baseline_tfidf_xgb" "$out/$name.shuffle_k2.fasta.gz" \
+    -o "$out/$name.shuffle_k2.predictions.csv"
+done
 echo "demo outputs are in $out; the runs are in the MLflow UI (experiment 'demo')"
 genomeflow services status
 echo "stop the services with: genomeflow services down"

@@ -226,3 +226,32 @@ def test_cli_baseline_then_predict(planted, tmp_path, capsys):
     )
     assert "scored 5 sequences" in capsys.readouterr().out
     assert len(pd.read_csv(table, sep="\t")) == 5
+
+
+@pytest.mark.integration
+def test_tracked_baseline_logs_metrics_reports_and_trial_runs(planted, live, tmp_path):
+    from mlflow import MlflowClient
+
+    spec = tmp_path / "sweep.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "method": "random",
+                "metric": {"name": "eval/f1", "goal": "maximize"},
+                "parameters": {"max_depth": {"values": [2, 4]}},
+            }
+        )
+    )
+    args = ["baseline", planted, "-o", str(tmp_path / "tracked"), "--model", "xgb"]
+    args += ["--sweep", str(spec), "--trials", "2", "--folds", "2", "--experiment", "t-baseline"]
+    assert main(args) == 0
+    client = MlflowClient(live["mlflow"]["uri"])
+    experiment = client.get_experiment_by_name("t-baseline")
+    runs = client.search_runs([experiment.experiment_id])
+    (stage,) = [r for r in runs if r.info.run_name == "baseline"]
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
+    assert sorted(r.info.run_name for r in trials) == ["trial-0", "trial-1"]
+    for name in ("test_f1_macro", "valid_roc_auc", "cv_mcc_mean", "sweep_best_value"):
+        assert name in stage.data.metrics
+    logged = {a.path for a in client.list_artifacts(stage.info.run_id, "reports")}
+    assert {"reports/test_roc.png", "reports/cv_folds.tsv", "reports/sweep"} <= logged

@@ -231,9 +231,11 @@ def run_baseline(config: BaselineConfig) -> Metrics:
             ]
         )
     print_table(["split", *SHOWN_METRICS], rows, left=1)
-    print(
-        f"{config.features} + {config.model} written to {summary.output} (params: {summary.params})"
+    params = ", ".join(
+        f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
+        for name, value in summary.params.items()
     )
+    print(f"{config.features} + {config.model} written to {summary.output} ({params})")
     return metrics
 
 

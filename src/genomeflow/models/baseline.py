@@ -122,7 +122,6 @@ def _sweep(config, params, matrices, labels, label_names, output) -> tuple[dict[
         output=output,
         parent=active_run(),
     )
-    log.info("sweep: best valid %s %.4f with %s", metric, result.best_value, result.best_params)
     return {**params, **result.best_params}, result.best_value
 
 

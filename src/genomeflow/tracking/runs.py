@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import tempfile
@@ -289,6 +290,8 @@ class Tracker:
             return
         import mlflow
 
+        # Its start/stop/"skip GPU" INFO lines on every long stage are noise to a user.
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
         with _recording(self.uri, f"open the run {name!r}"):
             mlflow.set_tracking_uri(self.uri)
             mlflow.set_experiment(self.experiment)

@@ -229,8 +229,10 @@ def test_cli_baseline_then_predict(planted, tmp_path, capsys):
 
 
 @pytest.mark.integration
-def test_tracked_baseline_logs_metrics_reports_and_trial_runs(planted, live, tmp_path):
+def test_tracked_baseline_logs_metrics_reports_and_trial_runs(planted, live, tmp_path, monkeypatch):
     from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")  # seconds; a stage of 10+
 
     spec = tmp_path / "sweep.json"
     spec.write_text(
@@ -251,7 +253,13 @@ def test_tracked_baseline_logs_metrics_reports_and_trial_runs(planted, live, tmp
     (stage,) = [r for r in runs if r.info.run_name == "baseline"]
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == stage.info.run_id]
     assert sorted(r.info.run_name for r in trials) == ["trial-0", "trial-1"]
-    for name in ("test_f1_macro", "valid_roc_auc", "cv_mcc_mean", "sweep_best_value"):
+    for name in (
+        "test_f1_macro",
+        "valid_roc_auc",
+        "cv_mcc_mean",
+        "sweep_best_value",
+        "system/system_memory_usage_megabytes",  # sampled while a long stage runs
+    ):
         assert name in stage.data.metrics
     logged = {a.path for a in client.list_artifacts(stage.info.run_id, "reports")}
     assert {"reports/test_roc.png", "reports/cv_folds.tsv", "reports/sweep"} <= logged

@@ -10,8 +10,8 @@ import numpy as np
 from tqdm import tqdm
 
 from genomeflow.config import PredictConfig
-from genomeflow.errors import ConfigError, InputError
-from genomeflow.io.sequences import SequenceFile, read_sequence_files
+from genomeflow.errors import InputError
+from genomeflow.io.sequences import matching_alphabet, read_sequence_files
 from genomeflow.sequence.complement import reverse_complement
 from genomeflow.storage import atomic_output
 
@@ -58,14 +58,13 @@ def predict_files(config: PredictConfig) -> PredictSummary:
     import pandas as pd
 
     classifier = load_classifier(config.model)
-    alphabet = SequenceFile(config.inputs[0], config.alphabet).alphabet
-    if alphabet is not classifier.alphabet:
-        raise InputError(
-            f"{config.inputs[0]}: holds {alphabet.value} but the model {config.model} was trained "
-            f"on {classifier.alphabet.value}; score sequences of the kind it was trained on"
-        )
-    if config.reverse_complement and not alphabet.is_nucleic:
-        raise ConfigError("--reverse-complement applies to DNA/RNA only; the input is protein")
+    alphabet = matching_alphabet(
+        config.inputs[0],
+        config.alphabet,
+        classifier.alphabet,
+        f"the model {config.model}",
+        config.reverse_complement,
+    )
     frames = []
     with tqdm(desc="predicting", unit="seq", disable=None) as progress:
         for batch in _batches(config, config.batch_size):

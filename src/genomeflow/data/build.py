@@ -20,9 +20,8 @@ from tqdm import tqdm
 from genomeflow import __version__
 from genomeflow.config import DatasetConfig
 from genomeflow.data.split import SPLITS, assign_splits
-from genomeflow.errors import ConfigError, InputError
 from genomeflow.io.labels import label_from_path, labelled_records
-from genomeflow.io.sequences import SequenceFile, SequenceRecord
+from genomeflow.io.sequences import SequenceRecord, matching_alphabet
 from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.sequence.chunking import chunk_sequence
 from genomeflow.sequence.complement import reverse_complement
@@ -45,19 +44,6 @@ class DatasetSummary:
     label_names: list[str]
     rows: dict[str, dict[str, int]]
     truncated: int
-
-
-def _check_alphabets(config: DatasetConfig, tokenizer: GenomeTokenizer) -> Alphabet:
-    """The data's alphabet, which must be the tokeniser's."""
-    alphabet = SequenceFile(config.inputs[0], config.alphabet).alphabet
-    if alphabet is not tokenizer.alphabet:
-        raise InputError(
-            f"{config.inputs[0]}: holds {alphabet.value} but the tokeniser {config.tokeniser} was "
-            f"built for {tokenizer.alphabet.value}; build a tokeniser on this kind of sequence"
-        )
-    if config.reverse_complement and not alphabet.is_nucleic:
-        raise ConfigError("--reverse-complement applies to DNA/RNA only; the input is protein")
-    return alphabet
 
 
 def _windows(config: DatasetConfig, record: SequenceRecord) -> list[tuple[str, str]]:
@@ -123,7 +109,13 @@ def build_dataset(config: DatasetConfig) -> DatasetSummary:
 
     datasets.disable_progress_bars()  # ours report in sequences; theirs add a bar per shard
     tokenizer = GenomeTokenizer.load(config.tokeniser)
-    alphabet = _check_alphabets(config, tokenizer)
+    alphabet = matching_alphabet(
+        config.inputs[0],
+        config.alphabet,
+        tokenizer.alphabet,
+        f"the tokeniser {config.tokeniser}",
+        config.reverse_complement,
+    )
     records = list(
         labelled_records(
             config.inputs,

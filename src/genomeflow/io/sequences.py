@@ -19,7 +19,7 @@ from typing import NamedTuple, TextIO
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 from Bio.SeqIO.QualityIO import FastqGeneralIterator
 
-from genomeflow.errors import AlphabetError, InputError
+from genomeflow.errors import AlphabetError, ConfigError, InputError
 from genomeflow.io.files import open_input
 from genomeflow.sequence.alphabet import Alphabet, describe_char, detect_alphabet
 
@@ -267,3 +267,28 @@ def write_fasta(records: Iterable[SequenceRecord], handle: TextIO, width: int = 
             sequence = "\n".join(sequence[i : i + width] for i in range(0, len(sequence), width))
         handle.write(f">{header}\n{sequence}\n")
     return count
+
+
+def matching_alphabet(
+    path: str | os.PathLike[str],
+    declared: Alphabet | None,
+    expected: Alphabet,
+    owner: str,
+    reverse_complement: bool | None = False,
+) -> Alphabet:
+    """The alphabet of the sequences in ``path``, which must be ``expected``: the alphabet of
+    ``owner`` (e.g. ``"the tokeniser tok/"``), which was built for it.
+
+    Raises:
+        InputError: the alphabets differ.
+        ConfigError: reverse complements are asked of protein.
+    """
+    alphabet = SequenceFile(path, declared).alphabet
+    if alphabet is not expected:
+        raise InputError(
+            f"{path}: holds {alphabet.value} but {owner} was built for {expected.value}; give "
+            f"{expected.value} sequences, or build one on {alphabet.value} sequences"
+        )
+    if reverse_complement and not alphabet.is_nucleic:
+        raise ConfigError("--reverse-complement applies to DNA/RNA only; the input is protein")
+    return alphabet

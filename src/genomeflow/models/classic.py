@@ -115,8 +115,7 @@ class ClassicModel:
 
     def fit(self, features: Any, labels: np.ndarray, stages: int = 1) -> ClassicModel:
         """Train to the end (see :meth:`fit_in_stages`)."""
-        for _ in self.fit_in_stages(features, labels, stages):
-            pass
+        list(self.fit_in_stages(features, labels, stages))  # run every stage
         return self
 
     def fit_in_stages(self, features: Any, labels: np.ndarray, stages: int) -> Iterator[int]:

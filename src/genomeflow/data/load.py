@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from genomeflow.data.build import MANIFEST, TOKENISER_FOLDER
 from genomeflow.data.split import SPLITS
 from genomeflow.errors import InputError
+from genomeflow.storage import read_manifest
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
 
 COLUMNS = ["id", "group", "sequence", "label", "strand"]  # what classic models need
@@ -52,13 +52,12 @@ def load_dataset(folder: str | Path) -> LabelledDataset:
     import pandas as pd
 
     folder = Path(folder)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        raise InputError(
-            f"{folder}: not a genomeflow dataset (no {MANIFEST}); build one with "
-            "`genomeflow dataset FASTA... -t TOKENISER -o DATASET`"
-        )
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = read_manifest(
+        folder,
+        MANIFEST,
+        "genomeflow dataset",
+        "build one with `genomeflow dataset FASTA... -t TOKENISER -o DATASET`",
+    )
     splits = {}
     for split in SPLITS:
         path = folder / "parquet" / f"{split}.parquet"

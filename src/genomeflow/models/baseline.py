@@ -8,7 +8,6 @@ by source sequence) -> importances (valid) -> the test split, evaluated once -> 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from genomeflow import __version__
 from genomeflow.config import BaselineConfig
 from genomeflow.data import grouped_folds, load_dataset
 from genomeflow.data.build import MANIFEST as DATASET_MANIFEST
-from genomeflow.errors import InputError
+from genomeflow.data.build import TOKENISER_FOLDER
 from genomeflow.evaluate import Evaluation, canonical_metric, evaluate_predictions, write_evaluation
 from genomeflow.evaluate.folds import fold_summary, fold_table, plot_folds
 from genomeflow.features.featurisers import (
@@ -35,14 +34,13 @@ from genomeflow.features.featurisers import (
 from genomeflow.models.classic import IMPORTANCE_KIND, ClassicModel, check_hyperparameters
 from genomeflow.models.importance import importance_table, plot_importance
 from genomeflow.sequence.alphabet import Alphabet
-from genomeflow.storage import atomic_directory, file_digest
+from genomeflow.storage import atomic_directory, file_digest, read_manifest, write_json
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "baseline.json"
 REPORTS = "reports"
-TOKENISER_FOLDER = "tokeniser"
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,14 @@ def _fit_features(
     return featuriser, [featuriser.transform(rows) for rows in (train, *others)]
 
 
-def _sweep(config, params, matrices, labels, label_names, output) -> tuple[dict[str, Any], float]:
+def _sweep(
+    config: BaselineConfig,
+    params: dict[str, Any],
+    matrices: tuple[Any, Any],
+    labels: tuple[np.ndarray, np.ndarray],
+    label_names: list[str],
+    output: Path,
+) -> tuple[dict[str, Any], float]:
     """Tune hyperparameters on the valid split; returns the merged params and the best score."""
     from genomeflow.sweep import SweepSpec, run_sweep
     from genomeflow.tracking import active_run
@@ -214,7 +219,8 @@ def train_baseline(config: BaselineConfig) -> BaselineSummary:
 def _save(folder, config, featuriser, model, tokenizer, data, summary) -> None:
     featuriser.save(folder)
     model_file = model.save(folder)
-    tokenizer.save(_mkdir(folder / TOKENISER_FOLDER))
+    (folder / TOKENISER_FOLDER).mkdir()
+    tokenizer.save(folder / TOKENISER_FOLDER)
     manifest = {
         "stage": "baseline",
         "kind": "baseline",
@@ -232,13 +238,7 @@ def _save(folder, config, featuriser, model, tokenizer, data, summary) -> None:
         },
         "metrics": summary.metrics(),
     }
-    text = json.dumps(manifest, indent=2, default=str) + "\n"
-    (folder / MANIFEST).write_text(text, encoding="utf-8")
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir()
-    return path
+    write_json(folder / MANIFEST, manifest)
 
 
 class BaselineClassifier:
@@ -246,13 +246,12 @@ class BaselineClassifier:
 
     def __init__(self, folder: str | Path) -> None:
         folder = Path(folder)
-        manifest_path = folder / MANIFEST
-        if not manifest_path.is_file():
-            raise InputError(
-                f"{folder}: not a genomeflow baseline model (no {MANIFEST}); give the folder "
-                "written by `genomeflow baseline`"
-            )
-        self.manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        self.manifest = read_manifest(
+            folder,
+            MANIFEST,
+            "genomeflow baseline model",
+            "give the folder written by `genomeflow baseline`",
+        )
         self.label_names: list[str] = self.manifest["label_names"]
         self.alphabet = Alphabet.parse(self.manifest["alphabet"])
         settings = FeatureSettings.from_dict(self.manifest["features"])

@@ -22,6 +22,7 @@ from genomeflow.storage.local import (
     atomic_output,
     file_digest,
     open_text_output,
+    read_manifest,
     write_json,
 )
 
@@ -37,6 +38,7 @@ __all__ = [
     "open_text_output",
     "publish",
     "read_bytes",
+    "read_manifest",
     "upload",
     "write_bytes",
     "write_json",

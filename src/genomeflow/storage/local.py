@@ -96,3 +96,24 @@ def write_json(path: str | os.PathLike[str], payload: Any) -> None:
     with open_text_output(path) as handle:
         json.dump(payload, handle, indent=2)
         handle.write("\n")
+
+
+def read_manifest(folder: str | os.PathLike[str], name: str, kind: str, remedy: str) -> Any:
+    """The JSON manifest ``name`` of an artifact folder.
+
+    Args:
+        folder: the artifact folder.
+        name: the manifest's file name (``manifest.json``, ``baseline.json``...).
+        kind: what the folder should be, for messages ("genomeflow dataset").
+        remedy: how to make one, for messages ("build one with `genomeflow dataset ...`").
+
+    Raises:
+        InputError: the folder or its manifest is missing, or the manifest is not JSON.
+    """
+    path = Path(folder) / name
+    if not path.is_file():
+        raise InputError(f"{folder}: not a {kind} (no {name}); {remedy}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON ({error}); {remedy}") from error

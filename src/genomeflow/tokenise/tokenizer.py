@@ -18,6 +18,7 @@ from typing import Any
 from genomeflow.errors import InputError
 from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.sequence.chunking import chunk_spans
+from genomeflow.storage.local import read_manifest
 
 METADATA_FILE = "genomeflow.json"
 # RoBERTa-style special tokens, as the reference toolkit used; ids 0-4 in this order.
@@ -142,16 +143,8 @@ class GenomeTokenizer:
         folder = Path(folder)
         if not folder.is_dir():
             raise InputError(f"{folder}: no such tokeniser folder; run `genomeflow tokenise` first")
-        metadata_path = folder / METADATA_FILE
-        if not metadata_path.is_file() or not (folder / "tokenizer.json").is_file():
-            raise InputError(
-                f"{folder}: not a genomeflow tokeniser (no {METADATA_FILE} or tokenizer.json); "
-                "give the folder written by `genomeflow tokenise`"
-            )
-        try:
-            metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise InputError(
-                f"{metadata_path}: not valid JSON ({error}); rebuild the tokeniser"
-            ) from error
+        remedy = "give the folder written by `genomeflow tokenise`"
+        metadata = read_manifest(folder, METADATA_FILE, "genomeflow tokeniser", remedy)
+        if not (folder / "tokenizer.json").is_file():
+            raise InputError(f"{folder}: not a genomeflow tokeniser (no tokenizer.json); {remedy}")
         return cls(AutoTokenizer.from_pretrained(str(folder)), metadata)

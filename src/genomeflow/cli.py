@@ -22,15 +22,19 @@ from typing import Any
 from genomeflow import __version__
 from genomeflow.config import (
     BaselineConfig,
+    CrossvalConfig,
     DatasetConfig,
     PredictConfig,
+    RegisterConfig,
     ServicesConfig,
     StageConfig,
+    SweepConfig,
     SyntheticConfig,
     TokeniseConfig,
     TokensCompareConfig,
     TokensInspectConfig,
     TokensMergeConfig,
+    TrainConfig,
     ValidateConfig,
     read_settings_file,
 )
@@ -216,14 +220,61 @@ def run_baseline(config: BaselineConfig) -> Metrics:
 
     summary = train_baseline(config)
     metrics = summary.metrics()
+    print_scores(metrics, ("valid", "test"), config.folds if summary.cv else 0)
+    params = _params(summary.params)
+    print(f"{config.features} + {config.model} written to {summary.output} ({params})")
+    return metrics
+
+
+def run_train(config: TrainConfig) -> Metrics:
+    from genomeflow.train.train import train_model
+
+    summary = train_model(config)
+    metrics = summary.metrics()
+    print_scores(metrics, ("valid", "test"))
+    stop = ", stopped early" if summary.fit.stopped_early else ""
+    print(
+        f"{config.architecture}-{config.preset} written to {summary.output} (epoch "
+        f"{summary.fit.best_epoch} of {len(summary.fit.history)} chosen on valid{stop}; "
+        f"{_params(summary.params)})"
+    )
+    return metrics
+
+
+def run_crossval(config: CrossvalConfig) -> Metrics:
+    from genomeflow.train.crossval import crossval_model
+
+    summary = crossval_model(config)
+    print_scores(summary.metrics(), (), config.folds)
+    print(f"fold table and box plot written to {summary.output}")
+    return summary.metrics()
+
+
+def run_sweep(config: SweepConfig) -> Metrics:
+    from genomeflow.train.sweep import sweep_model
+
+    summary = sweep_model(config)
+    print(
+        f"best valid {summary.metric} {summary.best_value:.4f} of {summary.trials} trials "
+        f"({summary.pruned} pruned, {summary.failed} failed): {_params(summary.best_params)}"
+    )
+    print(
+        f"trials and best_params.json written to {summary.output}; train with them: genomeflow "
+        f"train {config.dataset} -o MODEL --params-file {summary.output}/best_params.json"
+    )
+    return summary.metrics()
+
+
+def print_scores(metrics: Metrics, splits: Sequence[str], folds: int = 0) -> None:
+    """A table of the shown metrics: one row per split, and the CV mean±sd when ``folds``."""
     rows = [
         [split, *(_score(metrics.get(f"{split}_{name}")) for name in SHOWN_METRICS)]
-        for split in ("valid", "test")
+        for split in splits
     ]
-    if summary.cv:
+    if folds:
         rows.append(
             [
-                f"cv ({config.folds} folds)",
+                f"cv ({folds} folds)",
                 *(
                     f"{_score(metrics.get(f'cv_{name}_mean'))}±{_score(metrics.get(f'cv_{name}_sd'))}"
                     for name in SHOWN_METRICS
@@ -231,12 +282,13 @@ def run_baseline(config: BaselineConfig) -> Metrics:
             ]
         )
     print_table(["split", *SHOWN_METRICS], rows, left=1)
-    params = ", ".join(
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(
         f"{name}={value:.4g}" if isinstance(value, float) else f"{name}={value}"
-        for name, value in summary.params.items()
+        for name, value in params.items()
     )
-    print(f"{config.features} + {config.model} written to {summary.output} ({params})")
-    return metrics
 
 
 def _score(value: float | None) -> str:
@@ -333,6 +385,29 @@ def run_services(config: ServicesConfig) -> Metrics:
     return {}
 
 
+def run_register(config: RegisterConfig) -> Metrics:
+    from genomeflow.tracking.registry import register_model
+
+    summary = register_model(config)
+    print(
+        f"registered {summary.name} version {summary.version} "
+        f"(aliases: {', '.join(summary.aliases)})"
+    )
+    champion = "-" if summary.champion_version is None else str(summary.champion_version)
+    print_table(
+        ["model", "version", summary.metric],
+        [
+            ["challenger", str(summary.version), _score(summary.challenger_score)],
+            ["champion (before)", champion, _score(summary.champion_score)],
+        ],
+        left=1,
+    )
+    print(f"gate: {'promoted' if summary.promoted else 'refused'}: {summary.reason}")
+    if config.report:
+        print(f"decision written to {config.report}")
+    return {}  # register_model recorded the version and the gate's scores on the run
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2) -> None:
     """Print rows as aligned columns: the first ``left`` columns left-aligned, numbers right."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
@@ -348,6 +423,9 @@ LONG_STAGES = {
     "tokenise",
     "dataset",
     "baseline",
+    "train",
+    "crossval",
+    "sweep",
 }  # MLflow samples CPU/memory (and GPU) while they run
 UNTRACKED = {"services"}  # commands that are not stages: no MLflow run, no s3:// staging
 Metrics = dict[str, float]  # what a stage reports; logged to MLflow when tracking is on
@@ -394,6 +472,22 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
         "train a classic classifier (count/tfidf/word2vec/onehot x rf/xgb/logreg), optionally "
         "swept, cross-validated, evaluated once on test",
     ),
+    "train": (
+        TrainConfig,
+        run_train,
+        "train a transformer classifier (distilbert/bert/longformer/modernbert), early-stopped "
+        "on valid, evaluated once on test",
+    ),
+    "crossval": (
+        CrossvalConfig,
+        run_crossval,
+        "cross-validate the transformer recipe: grouped stratified folds, a fresh model each",
+    ),
+    "sweep": (
+        SweepConfig,
+        run_sweep,
+        "tune transformer hyperparameters on valid with a wandb-style sweep spec (Optuna)",
+    ),
     "predict": (
         PredictConfig,
         run_predict,
@@ -403,6 +497,12 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
         SyntheticConfig,
         run_synthetic,
         "write control sequences (k-let shuffles, Markov samples, block bootstraps)",
+    ),
+    "register": (
+        RegisterConfig,
+        run_register,
+        "register a model in MLflow as a new version (alias challenger); promote it to "
+        "champion if it beats the champion on a test split",
     ),
 }
 

@@ -595,6 +595,176 @@ class BaselineConfig(StageConfig):
         return {**from_file, **parse_assignments(self.params, "--params")}
 
 
+ARCHITECTURES = ("distilbert", "bert", "longformer", "modernbert")
+PRESETS = ("tiny", "small", "base")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# What a sweep spec or --params may set on a transformer stage (and --params-from-run copies).
+HYPERPARAMETERS = (
+    "architecture",
+    "preset",
+    "max_length",
+    "window_stride",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "weight_decay",
+    "warmup_ratio",
+    "dropout",
+    "gradient_clip",
+    "patience",
+)
+# Parameters the reference toolkit's sweep files sample but never applied to the model.
+IGNORED_REFERENCE_PARAMETERS = ("decay", "momentum")
+
+
+@dataclass
+class TransformerConfig(StageConfig):
+    """Settings shared by ``genomeflow train``, ``crossval`` and ``sweep``."""
+
+    dataset: str = option(
+        help="dataset folder written by genomeflow dataset", positional=True, role="input"
+    )
+    output: str = option(help="output folder", short="-o", role="output")
+    architecture: Literal["distilbert", "bert", "longformer", "modernbert"] = option(
+        "distilbert",
+        help="distilbert (the reference's); bert; longformer (windowed attention, >= 4096 "
+        "tokens); modernbert (rotary, local/global attention, 8192 tokens)",
+    )
+    preset: Literal["tiny", "small", "base"] = option(
+        "small",
+        help="size: tiny 2 x 64 (minutes on a laptop CPU), small 4 x 256, base 6 x 768 "
+        "(the reference's DistilBERT)",
+    )
+    max_length: int = option(
+        0,
+        help="tokens per window with CLS/SEP; longer sequences are cut into sliding windows "
+        "whose probabilities are averaged",
+        shown="512; longformer 4096; modernbert 8192",
+    )
+    window_stride: int = option(
+        0, help="tokens between window starts (< window overlaps)", shown="half a window"
+    )
+    aggregate: Literal["mean", "max"] = option(
+        "mean", help="how window probabilities make a sequence's: mean, or per-class max"
+    )
+    epochs: int = option(10, help="most passes over the train split")
+    batch_size: int = option(32, help="windows per optimiser step")
+    learning_rate: float = option(5e-4, help="AdamW peak learning rate (linear warmup/decay)")
+    weight_decay: float = option(0.01, help="AdamW decoupled weight decay")
+    warmup_ratio: float = option(0.1, help="share of steps spent warming the learning rate up")
+    dropout: float = option(0.1, help="dropout of embeddings, attention and the classifier")
+    gradient_clip: float = option(1.0, help="largest gradient norm (0 = no clipping)")
+    patience: int = option(
+        3, help="epochs without a better validation metric before stopping (0 = never stop)"
+    )
+    metric: str = option(
+        "f1_macro", help="validation metric for early stopping and checkpoint choice"
+    )
+    params: list[str] = option(
+        [], help="hyperparameters as name=value, winning over --params-file/--params-from-run"
+    )
+    params_file: str | None = option(
+        None,
+        help="YAML/JSON mapping of hyperparameters, or a sweep's best_params.json",
+        role="input",
+    )
+    params_from_run: str | None = option(
+        None, help="MLflow run id whose hyperparameters (or sweep's best params) to reuse"
+    )
+    device: Literal["auto", "cpu", "cuda"] = option("auto", help="auto: cuda when present")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = option(
+        "auto", help="autocast precision; auto: bf16 on a GPU that has it, else fp32"
+    )
+    attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = option(
+        "auto", help="attention kernel; auto: sdpa (fused/flash on GPU), eager for longformer"
+    )
+    compile: bool = option(False, help="torch.compile the model (slow start, faster steps)")
+    padding: Literal["dynamic", "max_length"] = option(
+        "dynamic",
+        help="dynamic: pad each length-bucketed batch to its longest window; max_length: "
+        "pad every window to --max-length (the reference's way, slower)",
+    )
+    workers: int = option(0, help="data-loader worker processes")
+    seed: int = option(42, help="seed of initialisation, data order, dropout and folds")
+
+    def __post_init__(self) -> None:
+        _require(bool(self.dataset), "give a dataset folder (genomeflow dataset ... -o DATASET)")
+        _require(bool(self.output), "give an output folder (--output FOLDER)")
+        for name, choices in (
+            ("architecture", ARCHITECTURES),
+            ("preset", PRESETS),
+            ("precision", PRECISIONS),
+            ("aggregate", ("mean", "max")),
+            ("device", ("auto", "cpu", "cuda")),
+            ("attention", ("auto", "sdpa", "eager", "flash_attention_2")),
+            ("padding", ("dynamic", "max_length")),
+        ):
+            value = getattr(self, name)
+            _require(
+                value in choices, f"--{name} {value!r} is unknown: choose {', '.join(choices)}"
+            )
+        _require(
+            self.max_length == 0 or self.max_length >= 8,
+            f"--max-length must be 0 (the architecture's default) or at least 8, got "
+            f"{self.max_length}",
+        )
+        _require(self.window_stride >= 0, "--window-stride must be 0 (half a window) or more")
+        for name in ("epochs", "batch_size"):
+            _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        _require(
+            self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"
+        )
+        for name in ("weight_decay", "gradient_clip", "patience", "workers"):
+            _require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be 0 or more")
+        for name in ("warmup_ratio", "dropout"):
+            value = getattr(self, name)
+            _require(0 <= value < 1, f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
+        from genomeflow.evaluate import canonical_metric
+
+        self.metric = canonical_metric(self.metric)
+        parse_assignments(self.params, "--params")  # fail early on a malformed item
+
+
+@dataclass
+class TrainConfig(TransformerConfig):
+    """Settings of ``genomeflow train``: a transformer classifier from a dataset folder."""
+
+    checkpoints: str | None = option(
+        None,
+        help="folder of per-epoch checkpoints, kept until the model folder is written",
+        shown="OUTPUT.checkpoints",
+    )
+    resume: bool = option(False, help="continue from the last checkpoint of a stopped run")
+
+
+@dataclass
+class CrossvalConfig(TransformerConfig):
+    """Settings of ``genomeflow crossval``: k-fold CV with a fresh model per fold."""
+
+    folds: int = option(5, help="stratified folds grouped by source sequence, on train+valid")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.folds >= 2, f"--folds must be at least 2, got {self.folds}")
+
+
+@dataclass
+class SweepConfig(TransformerConfig):
+    """Settings of ``genomeflow sweep``: tune a transformer on the valid split."""
+
+    spec: str = option("", help="sweep spec (wandb-style JSON/YAML)", role="input")
+    trials: int | None = option(
+        None, help="sweep trials", shown="the spec's run_cap, the grid size, else 20"
+    )
+    parallel: int = option(1, help="trials run at once (threads; >1 is not reproducible)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(bool(self.spec), "give a sweep spec (--spec sweep.yaml)")
+        _require(self.trials is None or self.trials >= 1, "--trials must be at least 1")
+        _require(self.parallel >= 1, "--parallel must be at least 1")
+
+
 @dataclass
 class PredictConfig(StageConfig):
     """Settings of ``genomeflow predict``: class probabilities for new sequences."""
@@ -623,3 +793,61 @@ class PredictConfig(StageConfig):
         )
         _require(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
         self.alphabet = _alphabet_or_none(self.alphabet)
+
+
+# A registered model name genomeflow accepts. MLflow forbids '/' and ':' (and path tricks such as
+# '..'); '@' would break `models:/NAME@alias` and spaces break command lines: a plain subset.
+REGISTERED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,249}")
+
+
+@dataclass
+class RegisterConfig(StageConfig):
+    """Settings of ``genomeflow register``: a new MLflow model version and the champion gate."""
+
+    model: str = option(
+        help="model folder (genomeflow baseline or train)", positional=True, role="input"
+    )
+    name: str = option(
+        help="registered model name: letters, digits, '_', '.', '-' (e.g. promoters)", short="-n"
+    )
+    dataset: str = option(
+        help="dataset folder whose test split scores challenger and champion (the challenger's "
+        "dataset, or one with the same classes)",
+        role="input",
+    )
+    metric: str = option(
+        "f1_macro",
+        help="the gate's metric (f1_macro, mcc, roc_auc, log_loss...; eval/f1 style accepted); "
+        "lower-is-better metrics such as log_loss count a drop as a gain",
+    )
+    min_gain: float = option(
+        0.0,
+        help="the challenger becomes champion only if it beats the champion by more than this "
+        "(0: strictly better; a tie keeps the champion)",
+    )
+    report: str | None = option(
+        None, help="also write the gate decision to this JSON file", role="output"
+    )
+
+    def __post_init__(self) -> None:
+        from genomeflow.evaluate.metrics import canonical_metric
+
+        _require(bool(self.model), "give the model folder to register")
+        _require(
+            isinstance(self.name, str) and REGISTERED_NAME.fullmatch(self.name) is not None,
+            f"--name {self.name!r}: use letters, digits, '_', '.' and '-' only (no '/', ':', '@' "
+            "or spaces), starting with a letter or digit, at most 250 characters",
+        )
+        _require(
+            bool(self.dataset),
+            "give --dataset: the dataset folder whose test split the gate scores",
+        )
+        self.metric = canonical_metric(self.metric)
+        _require(
+            self.min_gain >= 0 and self.min_gain != float("inf"),
+            f"--min-gain must be a finite number >= 0, got {self.min_gain}",
+        )
+        _require(
+            self.report is None or Path(self.report).suffix.lower() == ".json",
+            f"--report {self.report}: end the file name in .json",
+        )

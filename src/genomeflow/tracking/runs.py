@@ -312,3 +312,47 @@ class Tracker:
             raise
         with _recording(self.uri, f"close the run {name!r}"):
             mlflow.end_run(status="FINISHED")
+
+
+SWEEP_BEST_PARAMS = "best_params.json"  # what a sweep run stores (genomeflow.sweep.local)
+
+
+def run_hyperparameters(
+    run_id: str, names: Sequence[str], uri: str | None = None
+) -> dict[str, Any]:
+    """The hyperparameters a finished run used: a sweep run's best params, else its params.
+
+    Args:
+        run_id: the MLflow run id.
+        names: the parameter names to take from an ordinary run's params.
+        uri: the tracking URI (default: :func:`resolve_tracking_uri`).
+
+    Returns:
+        Name -> value (numbers and booleans parsed back from MLflow's strings).
+
+    Raises:
+        TrackingError: no tracking server, or the run cannot be read.
+    """
+    from mlflow import MlflowClient
+
+    from genomeflow.config import load_document
+
+    uri = resolve_tracking_uri(uri)
+    if uri is None:
+        raise TrackingError(
+            f"--params-from-run {run_id}: no MLflow server is known; start `genomeflow services "
+            "up` or set MLFLOW_TRACKING_URI"
+        )
+    with _recording(uri, f"read the run {run_id}"):
+        client = MlflowClient(uri)
+        run = client.get_run(run_id)
+        listed = {item.path for item in client.list_artifacts(run_id)}
+        if SWEEP_BEST_PARAMS in listed:
+            with tempfile.TemporaryDirectory() as folder:
+                path = client.download_artifacts(run_id, SWEEP_BEST_PARAMS, folder)
+                return dict(json.loads(Path(path).read_text(encoding="utf-8"))["params"])
+    return {
+        name: load_document(value, f"run {run_id} param {name}")
+        for name, value in run.data.params.items()
+        if name in names
+    }

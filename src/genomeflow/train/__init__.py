@@ -1,0 +1,2 @@
+"""Transformer training: token windows, batching, the training loop, and the train, crossval
+and sweep stages."""

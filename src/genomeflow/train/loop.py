@@ -1,0 +1,397 @@
+"""The training loop: AdamW with linear warmup/decay, mixed precision, early stopping on the
+validation split, and per-epoch checkpoints that a killed run resumes from exactly.
+
+GPU paths (bf16/fp16 autocast, fused AdamW, TF32, pinned memory, torch.compile) switch on by
+device; the same code runs on CPU in fp32.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from genomeflow.errors import ConfigError, InputError
+from genomeflow.evaluate import HIGHER_IS_BETTER, Evaluation, evaluate_predictions
+from genomeflow.models.transformer import model_inputs
+from genomeflow.train.batching import (
+    Collator,
+    WindowData,
+    inference_batches,
+    loader,
+    training_batches,
+)
+from genomeflow.train.windows import Windows, aggregate
+
+log = logging.getLogger(__name__)
+
+LAST, BEST = "last", "best.safetensors"  # checkpoint folder of the last epoch; best weights
+STATE = "trainer.json"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how the model computes.
+
+    Attributes:
+        device: ``cpu`` or ``cuda``.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (autocast; fp16 adds loss scaling).
+        compile: run the forward pass through ``torch.compile``.
+        workers: data-loader worker processes.
+    """
+
+    device: str
+    precision: str
+    compile: bool = False
+    workers: int = 0
+
+    @classmethod
+    def resolve(
+        cls, device: str, precision: str, compile: bool = False, workers: int = 0
+    ) -> Runtime:
+        """Pick ``auto`` choices for this machine and switch on TF32 matmuls on a GPU."""
+        import torch
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--device cuda: no CUDA GPU is visible; use --device cpu or auto")
+        if precision == "auto":
+            bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+            precision = "bf16" if bf16 else "fp32"
+        if device == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls on tensor cores
+            torch.backends.cudnn.allow_tf32 = True
+        return cls(device, precision, compile, workers)
+
+    def autocast(self) -> Any:
+        import torch
+
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        return torch.autocast(self.device, dtype=dtype, enabled=dtype is not None)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimisation settings of one training run (a subset of the stage config)."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    warmup_ratio: float
+    gradient_clip: float
+    patience: int
+    metric: str
+    seed: int
+    max_length: int
+    padding: str = "dynamic"
+    aggregate: str = "mean"
+
+
+@dataclass(frozen=True)
+class Split:
+    """A split's windows and its per-sequence labels (class indices)."""
+
+    windows: Windows
+    labels: np.ndarray
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` did: per-epoch records, the best epoch and whether it stopped early."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_value: float | None = None
+    stopped_early: bool = False
+    best_evaluation: Evaluation | None = None
+
+
+EpochHook = Callable[[int, dict[str, float], Evaluation], None]
+
+
+def predict_windows(model: Any, windows: Windows, batch_size: int, runtime: Runtime) -> np.ndarray:
+    """Class probabilities of every window, shape (windows, classes), in window order."""
+    import torch
+
+    pad_id = model.config.pad_token_id
+    collate = Collator(pad_id, _max_positions(model))
+    data = WindowData(windows.input_ids, np.zeros(len(windows.input_ids), dtype=np.int64))
+    batches = inference_batches(windows.lengths, batch_size)
+    out = np.zeros((len(windows.input_ids), model.config.num_labels), dtype=np.float64)
+    model.eval()
+    with torch.inference_mode():
+        for indices, batch in zip(
+            batches, loader(data, batches, collate, 0, runtime.device == "cuda"), strict=True
+        ):
+            batch = {k: v.to(runtime.device, non_blocking=True) for k, v in batch.items()}
+            with runtime.autocast():
+                logits = model(**model_inputs(model, batch)).logits
+            out[indices] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    return out
+
+
+def _max_positions(model: Any) -> int:
+    """Longest window the model takes (Longformer reserves pad_id + 1 position slots)."""
+    config = model.config
+    if config.model_type == "longformer":
+        return config.max_position_embeddings - config.pad_token_id - 1
+    return config.max_position_embeddings
+
+
+def evaluate_split(
+    model: Any, split: Split, label_names: list[str], schedule: Schedule, runtime: Runtime
+) -> Evaluation:
+    """Predict a split's windows, aggregate them per sequence and score the sequences."""
+    probabilities = predict_windows(model, split.windows, schedule.batch_size * 2, runtime)
+    rows = aggregate(probabilities, split.windows, schedule.aggregate)
+    return evaluate_predictions(split.labels, rows, label_names)
+
+
+def fit(
+    model: Any,
+    train: Split,
+    valid: Split,
+    label_names: list[str],
+    schedule: Schedule,
+    runtime: Runtime,
+    checkpoints: Path | None = None,
+    resume: bool = False,
+    on_epoch: EpochHook | None = None,
+) -> FitResult:
+    """Train ``model`` on ``train``, choosing the epoch by ``schedule.metric`` on ``valid``.
+
+    After each epoch the model is scored on ``valid`` (per sequence, windows aggregated),
+    ``on_epoch(epoch, record, evaluation)`` is called (it may raise to stop, e.g. a pruned
+    sweep trial) and, with ``checkpoints``, the full state is saved there. Training stops
+    after ``patience`` epochs without improvement. On return the model holds the best
+    epoch's weights.
+
+    Args:
+        model: a transformers sequence classifier, on the CPU.
+        checkpoints: folder of the per-epoch state (``last/``) and the best weights.
+        resume: continue from ``checkpoints/last`` when it is there (same settings only).
+
+    Raises:
+        InputError: ``resume`` finds checkpoints written with other settings or data.
+    """
+    import torch
+    import torch.nn.functional as F
+    from safetensors.torch import load_model
+    from transformers import get_linear_schedule_with_warmup
+
+    model.to(runtime.device)
+    forward = torch.compile(model) if runtime.compile else model
+    cuda = runtime.device == "cuda"
+    optimizer = torch.optim.AdamW(
+        _parameter_groups(model, schedule.weight_decay),
+        lr=schedule.learning_rate,
+        fused=cuda or None,  # one kernel for all parameters on a GPU
+    )
+    steps_per_epoch = math.ceil(len(train.windows.input_ids) / schedule.batch_size)
+    total = steps_per_epoch * schedule.epochs
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, round(schedule.warmup_ratio * total), total
+    )
+    scaler = torch.amp.GradScaler(runtime.device, enabled=runtime.precision == "fp16")
+    fingerprint = _fingerprint(model, schedule, train)
+    result, start = FitResult(), 1
+    if resume and checkpoints is not None and (checkpoints / LAST / STATE).is_file():
+        result, start = _restore(checkpoints, fingerprint, model, optimizer, scheduler, scaler)
+        log.info("resuming from %s after epoch %d", checkpoints / LAST, start - 1)
+    data = WindowData(train.windows.input_ids, train.windows.window_labels(train.labels))
+    collate = Collator(
+        model.config.pad_token_id, schedule.max_length, schedule.padding != "dynamic"
+    )
+    higher = HIGHER_IS_BETTER[schedule.metric]
+    bad_epochs = _bad_epochs(result)
+    best_state: dict[str, Any] | None = None  # best weights in memory when not checkpointing
+    for epoch in range(start, schedule.epochs + 1):
+        if schedule.patience and bad_epochs >= schedule.patience:
+            result.stopped_early = True
+            break
+        began = time.perf_counter()
+        batches = training_batches(
+            train.windows.lengths,
+            schedule.batch_size,
+            schedule.seed,
+            epoch,
+            bucket=schedule.padding == "dynamic",
+        )
+        model.train()
+        losses, tokens = [], 0
+        progress = tqdm(
+            loader(data, batches, collate, runtime.workers, cuda),
+            total=len(batches),
+            desc=f"epoch {epoch}/{schedule.epochs}",
+            unit="batch",
+            leave=False,
+            disable=None,
+        )
+        for batch in progress:
+            batch = {k: v.to(runtime.device, non_blocking=True) for k, v in batch.items()}
+            with runtime.autocast():
+                logits = forward(**model_inputs(model, batch)).logits
+            loss = F.cross_entropy(logits.float(), batch["labels"])
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if schedule.gradient_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.gradient_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            losses.append(loss.detach())
+            tokens += int(batch["attention_mask"].sum())
+            if len(losses) % 20 == 0:
+                progress.set_postfix(loss=f"{float(losses[-1]):.4f}", refresh=False)
+        seconds = time.perf_counter() - began
+        evaluation = evaluate_split(model, valid, label_names, schedule, runtime)
+        value = evaluation.metrics[schedule.metric]
+        record = {
+            "epoch": epoch,
+            "train_loss": float(torch.stack(losses).mean()),
+            "valid_loss": evaluation.metrics["log_loss"],
+            f"valid_{schedule.metric}": value,
+            "learning_rate": scheduler.get_last_lr()[0],
+            "seconds": seconds,
+            "windows_per_second": len(data) / seconds,
+            "tokens_per_second": tokens / seconds,
+        }
+        improved = _better(value, evaluation, result, higher)
+        if improved:
+            result.best_epoch, result.best_value, result.best_evaluation = epoch, value, evaluation
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        record["best_epoch"] = result.best_epoch
+        result.history.append(record)
+        if checkpoints is not None:
+            _checkpoint(
+                checkpoints, fingerprint, model, optimizer, scheduler, scaler, result, improved
+            )
+        elif improved:
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if on_epoch is not None:
+            on_epoch(epoch, record, evaluation)
+    if checkpoints is not None and (checkpoints / BEST).is_file():
+        load_model(model, checkpoints / BEST, device=runtime.device)
+    elif best_state is not None:
+        model.load_state_dict(best_state)
+    return result
+
+
+def _better(value: float | None, evaluation: Evaluation, result: FitResult, higher: bool) -> bool:
+    """Is this epoch better than the best so far? Ties go to the lower validation loss."""
+    if value is None:
+        return False
+    if result.best_value is None or result.best_evaluation is None:
+        return True
+    if value == result.best_value:
+        loss, best_loss = evaluation.metrics["log_loss"], result.best_evaluation.metrics["log_loss"]
+        return loss is not None and best_loss is not None and loss < best_loss
+    return value > result.best_value if higher else value < result.best_value
+
+
+def _parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on matrices only: biases and norm scales are left undecayed."""
+    decayed = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    plain = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    return [
+        {"params": decayed, "weight_decay": weight_decay},
+        {"params": plain, "weight_decay": 0.0},
+    ]
+
+
+def _bad_epochs(result: FitResult) -> int:
+    """Epochs since the best one (after a resume)."""
+    return len(result.history) - result.best_epoch if result.history else 0
+
+
+def _fingerprint(model: Any, schedule: Schedule, train: Split) -> str:
+    """What a checkpoint must match to be resumed: settings, model config, training data."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(asdict(schedule), sort_keys=True).encode())
+    digest.update(model.config.to_json_string(use_diff=True).encode())
+    digest.update(np.asarray(train.labels).tobytes())
+    for ids in train.windows.input_ids[:: max(1, len(train.windows.input_ids) // 1000)]:
+        digest.update(np.asarray(ids, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def _checkpoint(folder, fingerprint, model, optimizer, scheduler, scaler, result, improved) -> None:
+    """Save everything an exact resume needs; replace ``last/`` only once the new one is whole."""
+    import torch
+    from safetensors.torch import save_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fresh, old = folder / f"{LAST}.partial", folder / f"{LAST}.old"
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir()
+    save_model(model, str(fresh / "model.safetensors"))
+    torch.save(
+        {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
+        fresh / "state.pt",
+    )
+    state = {
+        "fingerprint": fingerprint,
+        "history": result.history,
+        "best_epoch": result.best_epoch,
+        "best_value": result.best_value,
+        "best_evaluation": result.best_evaluation.to_dict() if result.best_evaluation else None,
+    }
+    (fresh / STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    if improved:
+        save_model(model, str(folder / f"{BEST}.partial"))
+        (folder / f"{BEST}.partial").replace(folder / BEST)
+    if (folder / LAST).exists():
+        (folder / LAST).replace(old)
+    fresh.replace(folder / LAST)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _restore(folder, fingerprint, model, optimizer, scheduler, scaler) -> tuple[FitResult, int]:
+    """Load the last checkpoint into the model and optimiser; returns the state and next epoch."""
+    import torch
+    from safetensors.torch import load_model
+
+    last = folder / LAST
+    state = json.loads((last / STATE).read_text(encoding="utf-8"))
+    if state["fingerprint"] != fingerprint:
+        raise InputError(
+            f"{last}: these checkpoints come from a run with other settings or data; resume "
+            "with the same settings, or give a new --checkpoints folder"
+        )
+    load_model(model, str(last / "model.safetensors"), device=str(next(model.parameters()).device))
+    saved = torch.load(last / "state.pt", weights_only=True)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    scaler.load_state_dict(saved["scaler"])
+    torch.set_rng_state(saved["rng_cpu"])
+    if saved["rng_cuda"]:
+        torch.cuda.set_rng_state_all(saved["rng_cuda"])
+    best = state["best_evaluation"]
+    result = FitResult(
+        history=state["history"],
+        best_epoch=state["best_epoch"],
+        best_value=state["best_value"],
+        best_evaluation=Evaluation.from_dict(best) if best else None,
+    )
+    return result, len(result.history) + 1

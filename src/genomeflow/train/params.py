@@ -1,0 +1,73 @@
+"""Hyperparameters of the transformer stages: from a file, a previous MLflow run, or name=value
+items, checked by name and applied onto the stage config (which validates the values)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+from genomeflow.config import (
+    HYPERPARAMETERS,
+    IGNORED_REFERENCE_PARAMETERS,
+    TransformerConfig,
+    parse_assignments,
+    read_settings_file,
+)
+from genomeflow.errors import ConfigError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T", bound=TransformerConfig)
+
+
+def usable_names(names: Iterable[str], source: str) -> list[str]:
+    """The names a transformer stage can set; the reference's unused ones dropped with a warning.
+
+    Raises:
+        ConfigError: a name is neither a hyperparameter nor one the reference ignored.
+    """
+    names = list(names)
+    ignored = [n for n in names if n in IGNORED_REFERENCE_PARAMETERS]
+    if ignored:
+        log.warning(
+            "%s: %s ignored: the reference toolkit sampled them but never applied them, and "
+            "AdamW has no such settings",
+            source,
+            ", ".join(ignored),
+        )
+    unknown = sorted(set(names) - set(HYPERPARAMETERS) - set(IGNORED_REFERENCE_PARAMETERS))
+    if unknown:
+        raise ConfigError(
+            f"{source}: {', '.join(unknown)} not transformer hyperparameter(s); valid names: "
+            f"{', '.join(HYPERPARAMETERS)}"
+        )
+    return [n for n in names if n not in IGNORED_REFERENCE_PARAMETERS]
+
+
+def with_hyperparameters(config: T, values: Mapping[str, Any], source: str) -> T:
+    """``config`` with ``values`` applied (validated by the config itself)."""
+    known = {name: values[name] for name in usable_names(values, source)}
+    try:
+        return dataclasses.replace(config, **known)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from error
+
+
+def resolve_hyperparameters(config: T) -> T:
+    """Apply ``params_file``, then ``params_from_run``, then ``params`` (each wins over the last).
+
+    A sweep's ``best_params.json`` (``{"params": {...}, ...}``) is read as its params.
+    """
+    if config.params_file:
+        document = read_settings_file(config.params_file)
+        nested = document.get("params")
+        config = with_hyperparameters(
+            config, nested if isinstance(nested, dict) else document, config.params_file
+        )
+    if config.params_from_run:
+        from genomeflow.tracking import run_hyperparameters
+
+        values = run_hyperparameters(config.params_from_run, HYPERPARAMETERS)
+        config = with_hyperparameters(config, values, f"run {config.params_from_run}")
+    return with_hyperparameters(config, parse_assignments(config.params, "--params"), "--params")

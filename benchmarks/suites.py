@@ -166,3 +166,6 @@ SUITES["services"] = SUITE_SERVICES
 from suite_baseline import SUITE_BASELINE  # noqa: E402
 
 SUITES["baseline"] = SUITE_BASELINE
+from suite_transformer_quality import SUITE_TRANSFORMER_QUALITY  # noqa: E402
+
+SUITES["transformer_quality"] = SUITE_TRANSFORMER_QUALITY

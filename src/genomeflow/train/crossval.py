@@ -19,7 +19,7 @@ from genomeflow.evaluate import Evaluation
 from genomeflow.evaluate.folds import fold_summary, fold_table, plot_folds
 from genomeflow.models.transformer import build_model
 from genomeflow.storage import atomic_directory, write_json
-from genomeflow.train.loop import evaluate_split, fit
+from genomeflow.train.loop import epoch_metrics, evaluate_split, fit
 from genomeflow.train.params import resolve_hyperparameters
 from genomeflow.train.train import REPORTS, prepare, resolved_hyperparameters, split_of
 
@@ -55,7 +55,8 @@ def _inner_split(part, seed: int):
 
 
 def crossval_model(config: CrossvalConfig) -> CrossvalSummary:
-    """Cross-validate; write cv_folds.tsv, cv.png and metrics.json into ``config.output``."""
+    """Cross-validate; write metrics.json and reports/ (cv_folds.tsv, cv.png, and
+    cv_assignments.tsv: the held-out fold of every row) into ``config.output``."""
     import pandas as pd
 
     from genomeflow.tracking import active_run
@@ -70,7 +71,9 @@ def crossval_model(config: CrossvalConfig) -> CrossvalSummary:
     )
     parent = active_run()
     evaluations = []
+    assignments = frame[["id", "group"]].assign(fold=0)
     for number, (train_rows, held_rows) in enumerate(folds, start=1):
+        assignments.iloc[held_rows, assignments.columns.get_loc("fold")] = number
         part = frame.iloc[train_rows].reset_index(drop=True)
         fit_part, inner_valid = _inner_split(part, config.seed)
         held = frame.iloc[held_rows]
@@ -93,7 +96,7 @@ def crossval_model(config: CrossvalConfig) -> CrossvalSummary:
                 prepared.schedule,
                 prepared.runtime,
                 on_epoch=lambda epoch, record, _: run.log_metrics(
-                    {k: v for k, v in record.items() if v is not None}, step=epoch
+                    epoch_metrics(record), step=epoch
                 ),
             )
             scored = evaluate_split(
@@ -109,6 +112,7 @@ def crossval_model(config: CrossvalConfig) -> CrossvalSummary:
         table.to_csv(reports / "cv_folds.tsv", sep="\t", index=False, float_format="%.6g")
         title = f"{config.architecture}-{config.preset}"
         plot_folds(table, reports / "cv.png", title)
+        assignments.to_csv(reports / "cv_assignments.tsv", sep="\t", index=False)
         summary = fold_summary(table)
         write_json(folder / "metrics.json", summary)
         write_json(folder / "crossval.json", {"config": config.to_dict(), "params": params})

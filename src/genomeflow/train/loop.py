@@ -121,6 +121,12 @@ class FitResult:
 EpochHook = Callable[[int, dict[str, float], Evaluation], None]
 
 
+def epoch_metrics(record: dict[str, float]) -> dict[str, float]:
+    """An epoch's record as MLflow metrics: ``epoch/<name>`` (the final scores keep the plain
+    names), None values left out."""
+    return {f"epoch/{k}": v for k, v in record.items() if v is not None and k != "epoch"}
+
+
 def predict_windows(model: Any, windows: Windows, batch_size: int, runtime: Runtime) -> np.ndarray:
     """Class probabilities of every window, shape (windows, classes), in window order."""
     import torch

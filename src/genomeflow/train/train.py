@@ -32,6 +32,7 @@ from genomeflow.train.loop import (
     Runtime,
     Schedule,
     Split,
+    epoch_metrics,
     evaluate_split,
     fit,
 )
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "transformer.json"
 REPORTS = "reports"
-KATIB_METRICS = ("accuracy", "balanced_accuracy", "mcc", "roc_auc", "pr_auc", "log_loss")
+KATIB_METRICS = ("accuracy", "balanced_accuracy", "mcc", "roc_auc", "pr_auc")
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def train_model(config: TrainConfig) -> TrainSummary:
     def report(epoch: int, record: dict[str, float], evaluation: Evaluation) -> None:
         for line in katib_lines(epoch, record, evaluation):
             print(line, flush=True)
-        run.log_metrics({k: v for k, v in record.items() if v is not None}, step=epoch)
+        run.log_metrics(epoch_metrics(record), step=epoch)
 
     result = fit(
         model,

@@ -38,4 +38,14 @@ def describe() -> dict[str, object]:
         "python": platform.python_version(),
         "genomeflow": genomeflow.__version__,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "gpu": _gpu(),
     }
+
+
+def _gpu() -> str | None:
+    """The CUDA device's name, None without one (or without torch)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else None

@@ -48,7 +48,8 @@ def write_results(name: str, title: str, rows: list[dict[str, object]], notes: s
         f"# {title}",
         "",
         f"Machine: {host['cpu']}, {host['cores']} cores, {host['memory_gib']} GiB, "
-        f"Python {host['python']}, genomeflow {host['genomeflow']}, {host['date']}.",
+        f"GPU: {host.get('gpu') or 'none'}, Python {host['python']}, "
+        f"genomeflow {host['genomeflow']}, {host['date']}.",
         "",
         notes,
         "",

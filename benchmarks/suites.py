@@ -169,3 +169,6 @@ SUITES["baseline"] = SUITE_BASELINE
 from suite_transformer_quality import SUITE_TRANSFORMER_QUALITY  # noqa: E402
 
 SUITES["transformer_quality"] = SUITE_TRANSFORMER_QUALITY
+from suite_transformer_speed import SUITE_TRANSFORMER_SPEED  # noqa: E402
+
+SUITES["transformer_speed"] = SUITE_TRANSFORMER_SPEED

@@ -125,7 +125,7 @@ def run_reference(model, tokenizer, windows, labels, steps, batch, device) -> fl
     pad = tokenizer.hf.pad_token_id
     rows = []
     for ids, label in zip(windows.input_ids[: 2 * steps * batch], labels, strict=False):
-        padded = ids + [pad] * (LENGTH - len(ids))
+        padded = [*ids.tolist(), *[pad] * (LENGTH - len(ids))]
         rows.append(
             {
                 "input_ids": torch.tensor(padded),

@@ -769,7 +769,11 @@ class SweepConfig(TransformerConfig):
 class PredictConfig(StageConfig):
     """Settings of ``genomeflow predict``: class probabilities for new sequences."""
 
-    model: str = option(help="model folder (genomeflow baseline)", positional=True, role="input")
+    model: str = option(
+        help="model folder (genomeflow baseline or train), or models:/NAME@ALIAS",
+        positional=True,
+        role="input",
+    )
     inputs: list[str] = option(
         help="FASTA/FASTQ files (plain or .gz) to score", positional=True, role="input"
     )

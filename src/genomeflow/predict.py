@@ -27,15 +27,28 @@ class PredictSummary:
 
 def load_classifier(location: str | Path) -> Any:
     """The classifier saved at ``location``: an object with ``label_names``, ``alphabet`` and
-    ``predict_proba(sequences)``."""
-    from genomeflow.models.baseline import MANIFEST, BaselineClassifier
+    ``predict_proba(sequences)``.
 
+    ``location`` is a model folder, or a registered version: ``models:/NAME@ALIAS`` or
+    ``models:/NAME/VERSION`` (downloaded once from the MLflow registry).
+    """
+    from genomeflow.models import baseline
+    from genomeflow.train import train
+
+    if str(location).startswith("models:/"):
+        from genomeflow.tracking.registry import download_registered
+
+        location = download_registered(str(location))
     folder = Path(location)
-    if (folder / MANIFEST).is_file():
-        return BaselineClassifier(folder)
+    if (folder / baseline.MANIFEST).is_file():
+        return baseline.BaselineClassifier(folder)
+    if (folder / train.MANIFEST).is_file():
+        from genomeflow.train.classifier import TransformerClassifier
+
+        return TransformerClassifier(folder)
     raise InputError(
-        f"{location}: not a genomeflow model folder (no {MANIFEST}); give a folder written by "
-        "`genomeflow baseline`"
+        f"{location}: not a genomeflow model folder (no {baseline.MANIFEST} or "
+        f"{train.MANIFEST}); give a folder written by `genomeflow baseline` or `genomeflow train`"
     )
 
 

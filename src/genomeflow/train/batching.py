@@ -56,7 +56,7 @@ class Collator:
     def __init__(self, pad_id: int, max_length: int, fixed: bool = False) -> None:
         self.pad_id, self.max_length, self.fixed = pad_id, max_length, fixed
 
-    def __call__(self, rows: list[tuple[list[int], int]]) -> dict[str, Any]:
+    def __call__(self, rows: list[tuple[Any, int]]) -> dict[str, Any]:
         import torch
 
         longest = max(len(ids) for ids, _ in rows)
@@ -64,7 +64,7 @@ class Collator:
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         for i, (row, _) in enumerate(rows):
-            ids[i, : len(row)] = torch.as_tensor(row)
+            ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
             mask[i, : len(row)] = 1
         labels = torch.as_tensor([label for _, label in rows], dtype=torch.long)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
@@ -73,13 +73,13 @@ class Collator:
 class WindowData:
     """A map-style dataset over windows and their labels, for ``torch.utils.data.DataLoader``."""
 
-    def __init__(self, input_ids: list[list[int]], labels: np.ndarray) -> None:
+    def __init__(self, input_ids: list[Any], labels: np.ndarray) -> None:
         self.input_ids, self.labels = input_ids, labels
 
     def __len__(self) -> int:
         return len(self.input_ids)
 
-    def __getitem__(self, index: int) -> tuple[list[int], int]:
+    def __getitem__(self, index: int) -> tuple[Any, int]:
         return self.input_ids[index], int(self.labels[index])
 
 

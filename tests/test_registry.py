@@ -1,0 +1,384 @@
+"""The MLflow registry: pyfunc models, versions, the champion/challenger gate, models:/ URIs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genomeflow.cli import main
+from genomeflow.config import BaselineConfig, RegisterConfig
+from genomeflow.errors import ConfigError, InputError
+from genomeflow.models.baseline import train_baseline
+from genomeflow.sequence.alphabet import Alphabet
+from genomeflow.services.process import free_port
+from genomeflow.tracking.registry import _gate, _score, parse_model_uri
+from helpers import MOTIF, fasta_text, planted_records, write_text
+from test_baseline import planted, shuffled  # noqa: F401  (module fixtures: the tiny datasets)
+
+pytestmark = pytest.mark.slow
+
+EXPERIMENT = "t-register"
+
+
+@pytest.fixture(scope="module")
+def models(planted, shuffled, tmp_path_factory) -> dict[str, str]:  # noqa: F811
+    """A forest that learned the planted motif, and one trained on shuffled labels."""
+    folder = tmp_path_factory.mktemp("models")
+    trained = {}
+    for name, dataset in (("good", planted), ("bad", shuffled)):
+        config = BaselineConfig(
+            dataset=dataset,
+            output=str(folder / name),
+            features="count",
+            model="rf",
+            params=["n_estimators=40"],
+            folds=0,
+            importance_top=5,
+            permutation_repeats=1,
+        )
+        train_baseline(config)
+        trained[name] = config.output
+    return trained
+
+
+def register(model: str, name: str, dataset: str, *extra: str) -> int:
+    args = ["register", model, "-n", name, "--dataset", dataset, "--experiment", EXPERIMENT]
+    return main([*args, *extra])
+
+
+def new_sequences() -> tuple[list[str], list[str]]:
+    """Unseen records: ten with the motif, ten without."""
+    positives = [s for _, s in planted_records(10, 60, 21, MOTIF)]
+    negatives = [s for _, s in planted_records(10, 60, 22, None)]
+    return positives, negatives
+
+
+@pytest.fixture
+def champion(live, models, planted, capsys) -> str:  # noqa: F811
+    """A fresh registered model whose version 1 (the good model) is the champion."""
+    import mlflow
+
+    mlflow.set_tracking_uri(live["mlflow"]["uri"])
+    name = f"promoters-{uuid.uuid4().hex[:8]}"
+    assert register(models["good"], name, planted) == 0
+    capsys.readouterr()
+    return name
+
+
+@pytest.mark.integration
+def test_a_first_model_becomes_champion_and_serves_as_pyfunc(
+    live,
+    models,
+    planted,  # noqa: F811
+    tmp_path,
+    capsys,
+):
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(live["mlflow"]["uri"])
+    name = f"promoters-{uuid.uuid4().hex[:8]}"
+    report = tmp_path / "gate.json"
+    assert (
+        register(models["good"], name, planted, "--metric", "eval/f1", "--report", str(report)) == 0
+    )
+    out = capsys.readouterr().out
+    assert f"registered {name} version 1 (aliases: challenger, champion)" in out
+    assert "gate: promoted: no champion yet" in out
+    decision = json.loads(report.read_text())
+    assert decision["promoted"] and decision["metric"] == "f1_macro"
+    assert decision["champion_version"] is None and decision["challenger_score"] > 0.8
+
+    client = MlflowClient(live["mlflow"]["uri"])
+    assert client.get_registered_model(name).aliases == {"champion": "1", "challenger": "1"}
+    tags = client.get_model_version(name, "1").tags
+    assert tags["gate.decision"] == "promoted" and tags["gate.reason"] == "no champion yet"
+    assert tags["data.gate_dataset_digest"].startswith("sha256:")
+    assert tags["data.model_dataset_digest"] == tags["data.gate_dataset_digest"]
+    assert json.loads(tags["genomeflow.config"])["model"] == "rf"
+    assert json.loads(tags["genomeflow.label_names"]) == ["promoter", "background"]
+    run = client.get_run(tags["genomeflow.register_run_id"])
+    assert run.info.run_name == "register" and run.data.metrics["gate_promoted"] == 1
+
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    positives, negatives = new_sequences()
+    table = loaded.predict(pd.DataFrame({"sequence": positives + negatives}))
+    assert list(table.columns) == ["label", "probability", "p_promoter", "p_background"]
+    assert np.allclose(table["p_promoter"] + table["p_background"], 1)
+    assert (table["label"][:10] == "promoter").mean() >= 0.8
+    assert (table["label"][10:] == "background").mean() >= 0.6
+    lower = loaded.predict(pd.DataFrame({"sequence": [s.lower() for s in positives]}))
+    assert np.allclose(lower["p_promoter"], table["p_promoter"][:10])  # case is the model's
+    requirements = Path(
+        mlflow.artifacts.download_artifacts(
+            f"models:/{name}/1/requirements.txt", dst_path=str(tmp_path / "req")
+        )
+    ).read_text()
+    assert "scikit-learn==" in requirements and "mlflow==" in requirements
+
+
+@pytest.mark.integration
+def test_a_worse_challenger_is_refused_and_the_champion_stays(
+    live,
+    models,
+    planted,  # noqa: F811
+    champion,
+    tmp_path,
+    capsys,
+):
+    from mlflow import MlflowClient
+
+    report = tmp_path / "refused.json"
+    assert register(models["bad"], champion, planted, "--report", str(report)) == 0
+    out = capsys.readouterr().out
+    assert f"registered {champion} version 2 (aliases: challenger)" in out
+    assert "gate: refused: challenger f1_macro" in out and "does not beat champion" in out
+    client = MlflowClient(live["mlflow"]["uri"])
+    assert client.get_registered_model(champion).aliases == {"champion": "1", "challenger": "2"}
+    tags = client.get_model_version(champion, "2").tags
+    assert tags["gate.decision"] == "refused" and tags["gate.metric"] == "f1_macro"
+    assert tags["gate.champion_version"] == "1"
+    assert float(tags["gate.challenger"]) < float(tags["gate.champion"])
+    # The shuffled-label model was trained on another dataset than the gate scored it on.
+    assert tags["data.model_dataset_digest"] != tags["data.gate_dataset_digest"]
+    decision = json.loads(report.read_text())
+    assert not decision["promoted"] and decision["champion_version"] == 1
+    # Re-registering the champion's own folder ties: a tie keeps the champion (gain > min_gain).
+    assert register(models["good"], champion, planted) == 0
+    assert "gate: refused" in capsys.readouterr().out
+    assert client.get_registered_model(champion).aliases["champion"] == "1"
+
+
+@pytest.mark.integration
+def test_predict_reads_registered_models(live, champion, tmp_path, capsys):
+    positives, negatives = new_sequences()
+    records = [(f"pos{i}", s) for i, s in enumerate(positives)]
+    records += [(f"neg{i}", s) for i, s in enumerate(negatives)]
+    fasta = write_text(tmp_path / "new.fa", fasta_text(records))
+    out = tmp_path / "out.csv"
+    assert main(["predict", f"models:/{champion}@champion", str(fasta), "-o", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == [
+        "id",
+        "file",
+        "label",
+        "probability",
+        "p_promoter",
+        "p_background",
+    ]
+    assert (table.loc[table["id"].str.startswith("pos"), "label"] == "promoter").mean() >= 0.8
+    # A version number works too, and the download is reused.
+    again = tmp_path / "again.csv"
+    assert main(["predict", f"models:/{champion}/1", str(fasta), "-o", str(again)]) == 0
+    assert pd.read_csv(again).equals(table)
+
+
+@pytest.mark.integration
+def test_bad_registry_inputs_are_one_line_errors(live, champion, tmp_path, capsys):
+    import mlflow
+
+    fasta = write_text(tmp_path / "x.fa", fasta_text(planted_records(3, 60, 5, MOTIF)))
+    out = str(tmp_path / "out.csv")
+    cases = {
+        f"models:/{champion}@nope": "has no alias 'nope' (its aliases: challenger, champion)",
+        f"models:/{champion}/9": "has no version 9",
+        "models:/no-such-model@champion": "no registered model named 'no-such-model'",
+        f"models:/{champion}": "not a registered model URI",
+    }
+    for uri, message in cases.items():
+        assert main(["predict", uri, str(fasta), "-o", out]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+
+    loaded = mlflow.pyfunc.load_model(f"models:/{champion}@champion")
+    with pytest.raises(InputError, match=r"sequence #2: 'X' at position 3 is not a valid dna"):
+        loaded.predict(pd.DataFrame({"sequence": ["ACGTACGT", "ACXT"]}))
+
+    # Tracking off: nothing to register into.
+    model = str(tmp_path / "none")
+    code = main(["register", model, "-n", "x", "--dataset", model, "--tracking-uri", "none"])
+    assert code == 2
+    assert "registering a model needs MLflow" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_the_registered_model_loads_without_genomeflow_installed(live, champion):
+    import genomeflow
+
+    source = str(Path(genomeflow.__file__).resolve().parents[1])  # the editable install's src/
+    script = "\n".join(
+        [
+            "import sys",
+            f"sys.path = [p for p in sys.path if p != {source!r}]",
+            "import mlflow, pandas as pd",
+            f"model = mlflow.pyfunc.load_model('models:/{champion}@champion')",
+            "print(model.predict(pd.DataFrame({'sequence': ['ACGTTATAATGC']}))['label'][0])",
+            "import genomeflow",
+            "print(genomeflow.__file__)",
+        ]
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": live["mlflow"]["uri"]}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    label, location = done.stdout.strip().splitlines()[-2:]
+    assert label in ("promoter", "background")
+    assert not location.startswith(source) and "/code/genomeflow/" in location  # code_paths
+
+
+@pytest.mark.integration
+def test_a_transformer_registers_and_serves_like_a_baseline(
+    live,
+    champion,
+    planted,  # noqa: F811
+    tmp_path,
+    capsys,
+):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from genomeflow.config import TrainConfig
+    from genomeflow.train.train import train_model
+
+    output = tmp_path / "transformer"
+    settings = {"preset": "tiny", "epochs": 1, "batch_size": 16, "patience": 0}
+    train_model(TrainConfig(dataset=planted, output=str(output), **settings))
+    assert register(str(output), champion, planted, "--metric", "roc_auc") == 0
+    assert f"registered {champion} version 2" in capsys.readouterr().out
+    tags = MlflowClient(live["mlflow"]["uri"]).get_model_version(champion, "2").tags
+    assert tags["genomeflow.model_kind"] == "transformer" and tags["gate.metric"] == "roc_auc"
+    positives, _ = new_sequences()
+    table = mlflow.pyfunc.load_model(f"models:/{champion}/2").predict(
+        pd.DataFrame({"sequence": positives[:3]})
+    )
+    assert list(table.columns) == ["label", "probability", "p_promoter", "p_background"]
+    assert np.allclose(table["p_promoter"] + table["p_background"], 1, atol=1e-5)
+
+
+def test_register_settings_are_checked():
+    with pytest.raises(ConfigError, match="use letters, digits"):
+        RegisterConfig(model="m", name="my/model", dataset="d")
+    with pytest.raises(ConfigError, match="unknown metric 'fscore'; use one of accuracy"):
+        RegisterConfig(model="m", name="ok", dataset="d", metric="fscore")
+    with pytest.raises(ConfigError, match="--min-gain"):
+        RegisterConfig(model="m", name="ok", dataset="d", min_gain=-0.1)
+    assert RegisterConfig(model="m", name="a.b-c_1", dataset="d", metric="eval/auc").metric == (
+        "roc_auc"
+    )
+    assert parse_model_uri("models:/promoters@champion") == ("promoters", "champion", None)
+    with pytest.raises(InputError, match="models:/NAME@ALIAS"):
+        parse_model_uri("models:/a/b/c")
+
+
+class Fixed:
+    """A stand-in classifier with fixed probabilities of class 0."""
+
+    def __init__(self, p0: list[float], labels=("promoter", "background")) -> None:
+        self.label_names = list(labels)
+        self.alphabet = Alphabet.DNA
+        self.p0 = np.asarray(p0)
+
+    def predict_proba(self, sequences):
+        return np.column_stack([self.p0, 1 - self.p0])
+
+
+def test_gate_rules():
+    test = pd.DataFrame({"sequence": ["A", "C", "G", "T"], "label": [0, 0, 1, 1]})
+    names = ["promoter", "background"]
+    good, fair = Fixed([0.9, 0.8, 0.2, 0.1]), Fixed([0.6, 0.55, 0.45, 0.4])
+
+    def gate(challenger, champion, metric="f1_macro", min_gain=0.0):
+        score = _score(challenger, test, names, metric)
+        return _gate(score, challenger, champion, test, metric, min_gain)
+
+    assert gate(good, None) == (True, "no champion yet", None)
+    # Equal f1 (both perfect): a tie keeps the champion.
+    promoted, reason, champion = gate(good, fair)
+    assert not promoted and "does not beat" in reason and champion == 1.0
+    # log_loss is lower-is-better: the sharper model gains, the blunter one does not.
+    assert gate(good, fair, "log_loss")[0] and not gate(fair, good, "log_loss")[0]
+    assert not gate(good, fair, "log_loss", min_gain=10.0)[0]  # gain below min_gain
+    promoted, reason, champion = gate(good, Fixed([0.5] * 4, labels=("a", "b")))
+    assert not promoted and "differ from the challenger's" in reason and champion is None
+
+
+@pytest.mark.integration
+def test_mlflow_models_serve_answers_invocations(live, champion, tmp_path):
+    port = free_port()
+    bin_folder = str(Path(sys.executable).parent)  # `mlflow models serve` runs `uvicorn` from PATH
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": live["mlflow"]["uri"],
+        "PATH": os.pathsep.join([bin_folder, os.environ.get("PATH", "")]),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        f"models:/{champion}@champion",
+    ]
+    command += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        positives, negatives = new_sequences()
+        body = json.dumps(
+            {"dataframe_split": {"columns": ["sequence"], "data": [[positives[0]], [negatives[0]]]}}
+        ).encode()
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    answer = json.loads(response.read())
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.5)
+        rows = answer["predictions"]
+        assert len(rows) == 2 and set(rows[0]) == {
+            "label",
+            "probability",
+            "p_promoter",
+            "p_background",
+        }
+        assert rows[0]["label"] == "promoter"
+    finally:
+        stop_group(server)
+        log.close()
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop a process started with start_new_session=True and the workers it started."""
+    for sent, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sent)
+        except ProcessLookupError:  # the whole group has exited already
+            break
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue

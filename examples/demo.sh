@@ -2,7 +2,8 @@
 # The most complete genomeflow flow that exists so far, on real data: start the local services
 # (a real MLflow server, a real S3 store), validate the class FASTA files, make k-let-shuffled
 # and Markov controls, learn an empirical (Unigram) tokeniser, and build the grouped, stratified
-# train/valid/test dataset, train classic baselines (one swept), and score the controls with one;
+# train/valid/test dataset, train classic baselines (one swept), score the controls with one,
+# train a tiny transformer, register it behind the champion gate and predict with the champion;
 # every stage is an MLflow run in the experiment "demo".
 # Usage: examples/demo.sh DATA_DIR OUT_DIR   (DATA_DIR holds one FASTA file per class)
 set -euo pipefail
@@ -54,6 +55,18 @@ for input in "${inputs[@]}"; do
   name=$(basename "$input"); name=${name%%.*}
   genomeflow predict "$out/baseline_tfidf_xgb" "$out/$name.shuffle_k2.fasta.gz" \
     -o "$out/$name.shuffle_k2.predictions.csv"
+done
+echo "== 9. a genomicBERT transformer (DistilBERT, tiny preset: minutes on 2 CPU cores), test split once"
+genomeflow train "$out/dataset" -o "$out/distilbert_tiny" --preset tiny --epochs 4 --learning-rate 1e-3
+
+echo "== 10. register it; the gate makes it champion only if it beats the champion on the same test split"
+genomeflow register "$out/distilbert_tiny" --name genomeflow-demo --dataset "$out/dataset"
+
+echo "== 11. predict with the registered champion (models:/genomeflow-demo@champion)"
+for input in "${inputs[@]}"; do
+  name=$(basename "$input"); name=${name%%.*}
+  genomeflow predict models:/genomeflow-demo@champion "$out/$name.markov_o2.fasta.gz" \
+    -o "$out/$name.markov_o2.champion.csv"
 done
 echo "demo outputs are in $out; the runs are in the MLflow UI (experiment 'demo')"
 genomeflow services status

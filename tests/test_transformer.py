@@ -392,3 +392,42 @@ def test_missing_dataset_is_a_clear_error(tmp_path, capsys):
         == 2
     )
     assert "genomeflow dataset" in capsys.readouterr().err
+
+
+def test_three_classes_of_protein_are_learned_from_3mer_tokens(tmp_path):
+    from genomeflow.config import DatasetConfig, TokeniseConfig
+    from genomeflow.data import build_dataset
+    from genomeflow.tokenise import train_tokeniser
+
+    rng = np.random.default_rng(3)
+    residues = list("ACDEFGHIKLMNPQRSTVWY")
+    files = []
+    for name, motif in (("kinase", "HRDLKPEN"), ("zinc", "CPECGKSF"), ("other", "")):
+        records = []
+        for i in range(60):
+            chain = list(rng.choice(residues, size=50))
+            at = int(rng.integers(0, 50 - len(motif) + 1))
+            chain[at : at + len(motif)] = motif
+            records.append((f"{name}{i}", "".join(chain)))
+        files.append(str(write_text(tmp_path / f"{name}.fa", fasta_text(records))))
+    train_tokeniser(TokeniseConfig(inputs=files, output=str(tmp_path / "tok"), method="kmer", k=3))
+    build_dataset(
+        DatasetConfig(
+            inputs=files,
+            tokeniser=str(tmp_path / "tok"),
+            output=str(tmp_path / "ds"),
+            split=[0.6, 0.2, 0.2],
+        )
+    )
+    summary = train_model(
+        TrainConfig(
+            dataset=str(tmp_path / "ds"),
+            output=str(tmp_path / "m"),
+            **{**FAST, "epochs": 8, "learning_rate": 3e-3},
+        )
+    )
+    metrics = summary.metrics()
+    assert summary.valid.label_names == ["kinase", "zinc", "other"]
+    assert metrics["test_f1_macro"] > 0.8 and metrics["test_roc_auc"] > 0.9
+    probabilities = load_classifier(summary.output).predict_proba(["HRDLKPEN" + "A" * 40])
+    assert probabilities.shape == (1, 3) and probabilities.argmax() == 0

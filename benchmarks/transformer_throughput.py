@@ -161,7 +161,7 @@ def run_reference(model, tokenizer, windows, labels, steps, batch, device) -> fl
 def main() -> None:
     import torch
 
-    from genomeflow.models.transformer import build_model
+    from genomeflow.models.transformer import build_model, count_parameters
 
     implementation, preset = sys.argv[1], sys.argv[2]
     steps, batch, work = int(sys.argv[3]), int(sys.argv[4]), Path(sys.argv[5])
@@ -184,7 +184,7 @@ def main() -> None:
         "tokens_per_s": tokens / seconds,
         "mfu": flops / (peak * 1e12) if peak else None,
         "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": count_parameters(model),
     }
     print(json.dumps(result))
 

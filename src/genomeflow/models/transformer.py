@@ -176,7 +176,7 @@ def build_model(spec: ModelSpec, attention: str = "auto", seed: int = 42) -> Any
         "built %s-%s: %.2fM parameters, %s attention, %d-token windows",
         spec.architecture,
         spec.preset,
-        sum(p.numel() for p in model.parameters()) / 1e6,
+        count_parameters(model) / 1e6,
         kernel,
         spec.max_length,
     )

@@ -7,7 +7,6 @@ trials early (resource = epochs). The best params are written and logged; ``geno
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +18,6 @@ from genomeflow.sweep import SweepSpec, run_sweep
 from genomeflow.train.loop import fit
 from genomeflow.train.params import resolve_hyperparameters, usable_names, with_hyperparameters
 from genomeflow.train.train import prepare, split_of
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ config, tokeniser, metrics.json, transformer.json, reports/).
 
 from __future__ import annotations
 
-import logging
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -23,7 +22,12 @@ from genomeflow.data.build import MANIFEST as DATASET_MANIFEST
 from genomeflow.data.build import TOKENISER_FOLDER
 from genomeflow.errors import InputError
 from genomeflow.evaluate import Evaluation, write_evaluation
-from genomeflow.models.transformer import ModelSpec, build_model, context_length
+from genomeflow.models.transformer import (
+    ModelSpec,
+    build_model,
+    context_length,
+    count_parameters,
+)
 from genomeflow.storage import atomic_directory, file_digest, write_json
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
 from genomeflow.train.loop import (
@@ -38,8 +42,6 @@ from genomeflow.train.loop import (
 )
 from genomeflow.train.params import resolve_hyperparameters
 from genomeflow.train.windows import default_stride, encode_windows
-
-log = logging.getLogger(__name__)
 
 MANIFEST = "transformer.json"
 REPORTS = "reports"
@@ -153,7 +155,7 @@ def train_model(config: TrainConfig) -> TrainSummary:
         )
     model = build_model(prepared.spec, config.attention, config.seed)
     run = active_run()
-    run.log_params({"parameters": sum(p.numel() for p in model.parameters())})
+    run.log_params({"parameters": count_parameters(model)})
 
     def report(epoch: int, record: dict[str, float], evaluation: Evaluation) -> None:
         for line in katib_lines(epoch, record, evaluation):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from genomeflow.config import ServicesConfig
 from genomeflow.services import services_down, services_up
 from genomeflow.services.process import free_port
 from genomeflow.services.state import pid_alive
-from helpers import MOTIF, fasta_text, planted_records, write_text
+from helpers import MOTIF, fasta_text, make_dataset, planted_records, write_text
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("GENOMEFLOW_SHARED", REPO.parent / "shared"))
@@ -72,3 +73,24 @@ def live(services, monkeypatch):
     config, state = services
     monkeypatch.setenv("GENOMEFLOW_HOME", config.home)
     return state
+
+
+# --- tiny labelled datasets, shared by the baseline, transformer and registry tests ---------
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> str:
+    """120 sequences with TATAAT planted against 120 without: a signal a model must find."""
+    folder = tmp_path_factory.mktemp("planted")
+    return make_dataset(
+        folder, planted_records(120, 60, 1, MOTIF), planted_records(120, 60, 2, None)
+    )
+
+
+@pytest.fixture(scope="module")
+def shuffled(tmp_path_factory) -> str:
+    """The same kind of records, with the labels dealt at random: nothing to learn."""
+    folder = tmp_path_factory.mktemp("shuffled")
+    records = planted_records(120, 60, 1, MOTIF) + planted_records(120, 60, 2, None)
+    random.Random(7).shuffle(records)
+    return make_dataset(folder, records[:120], records[120:])

@@ -6,6 +6,10 @@ import gzip
 import random
 from pathlib import Path
 
+from genomeflow.config import DatasetConfig, TokeniseConfig
+from genomeflow.data import build_dataset
+from genomeflow.tokenise import train_tokeniser
+
 MOTIF = "TATAAT"  # the -10 box, planted in the positive class of the tiny data
 
 
@@ -71,3 +75,24 @@ def bad_file(tmp_path: Path, case: str) -> Path:
         return path
     path.write_bytes(content)
     return path
+
+
+def make_dataset(folder: Path, positives, negatives, name: str = "ds") -> str:
+    """A 6-mer tokeniser and a 60/20/20 dataset of two classes."""
+    pos = write_text(folder / "promoter.fa", fasta_text(positives))
+    neg = write_text(folder / "background.fa", fasta_text(negatives))
+    tokeniser = folder / "tok"
+    if not tokeniser.exists():
+        train_tokeniser(
+            TokeniseConfig(inputs=[str(pos)], output=str(tokeniser), method="kmer", k=6)
+        )
+    output = folder / name
+    build_dataset(
+        DatasetConfig(
+            inputs=[str(pos), str(neg)],
+            tokeniser=str(tokeniser),
+            output=str(output),
+            split=[0.6, 0.2, 0.2],
+        )
+    )
+    return str(output)

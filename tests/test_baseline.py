@@ -3,61 +3,20 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from genomeflow.cli import main
-from genomeflow.config import BaselineConfig, DatasetConfig, PredictConfig, TokeniseConfig
-from genomeflow.data import build_dataset, grouped_folds, load_dataset
+from genomeflow.config import BaselineConfig, PredictConfig
+from genomeflow.data import grouped_folds, load_dataset
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.models.baseline import BaselineClassifier, train_baseline
 from genomeflow.predict import predict_files
-from genomeflow.tokenise import train_tokeniser
-from helpers import MOTIF, fasta_text, planted_records, write_text
+from helpers import MOTIF, fasta_text, make_dataset, planted_records, write_text
 
 pytestmark = pytest.mark.slow
-
-
-def make_dataset(folder: Path, positives, negatives, name: str = "ds") -> str:
-    """A 6-mer tokeniser and a 60/20/20 dataset of two classes."""
-    pos = write_text(folder / "promoter.fa", fasta_text(positives))
-    neg = write_text(folder / "background.fa", fasta_text(negatives))
-    tokeniser = folder / "tok"
-    if not tokeniser.exists():
-        train_tokeniser(
-            TokeniseConfig(inputs=[str(pos)], output=str(tokeniser), method="kmer", k=6)
-        )
-    output = folder / name
-    build_dataset(
-        DatasetConfig(
-            inputs=[str(pos), str(neg)],
-            tokeniser=str(tokeniser),
-            output=str(output),
-            split=[0.6, 0.2, 0.2],
-        )
-    )
-    return str(output)
-
-
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory) -> str:
-    """120 sequences with TATAAT planted against 120 without: a signal a model must find."""
-    folder = tmp_path_factory.mktemp("planted")
-    return make_dataset(
-        folder, planted_records(120, 60, 1, MOTIF), planted_records(120, 60, 2, None)
-    )
-
-
-@pytest.fixture(scope="module")
-def shuffled(tmp_path_factory) -> str:
-    """The same kind of records, with the labels dealt at random: nothing to learn."""
-    folder = tmp_path_factory.mktemp("shuffled")
-    records = planted_records(120, 60, 1, MOTIF) + planted_records(120, 60, 2, None)
-    random.Random(7).shuffle(records)
-    return make_dataset(folder, records[:120], records[120:])
 
 
 def fit(dataset: str, output: Path, **settings) -> dict[str, float]:

@@ -24,7 +24,6 @@ from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.services.process import free_port
 from genomeflow.tracking.registry import _gate, _score, parse_model_uri
 from helpers import MOTIF, fasta_text, planted_records, write_text
-from test_baseline import planted, shuffled  # noqa: F401  (module fixtures: the tiny datasets)
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +31,7 @@ EXPERIMENT = "t-register"
 
 
 @pytest.fixture(scope="module")
-def models(planted, shuffled, tmp_path_factory) -> dict[str, str]:  # noqa: F811
+def models(planted, shuffled, tmp_path_factory) -> dict[str, str]:
     """A forest that learned the planted motif, and one trained on shuffled labels."""
     folder = tmp_path_factory.mktemp("models")
     trained = {}
@@ -65,7 +64,7 @@ def new_sequences() -> tuple[list[str], list[str]]:
 
 
 @pytest.fixture
-def champion(live, models, planted, capsys) -> str:  # noqa: F811
+def champion(live, models, planted, capsys) -> str:
     """A fresh registered model whose version 1 (the good model) is the champion."""
     import mlflow
 
@@ -80,7 +79,7 @@ def champion(live, models, planted, capsys) -> str:  # noqa: F811
 def test_a_first_model_becomes_champion_and_serves_as_pyfunc(
     live,
     models,
-    planted,  # noqa: F811
+    planted,
     tmp_path,
     capsys,
 ):
@@ -132,7 +131,7 @@ def test_a_first_model_becomes_champion_and_serves_as_pyfunc(
 def test_a_worse_challenger_is_refused_and_the_champion_stays(
     live,
     models,
-    planted,  # noqa: F811
+    planted,
     champion,
     tmp_path,
     capsys,
@@ -242,7 +241,7 @@ def test_the_registered_model_loads_without_genomeflow_installed(live, champion)
 def test_a_transformer_registers_and_serves_like_a_baseline(
     live,
     champion,
-    planted,  # noqa: F811
+    planted,
     tmp_path,
     capsys,
 ):

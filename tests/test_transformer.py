@@ -27,29 +27,12 @@ from genomeflow.train.sweep import sweep_model
 from genomeflow.train.train import train_model
 from genomeflow.train.windows import Windows, aggregate, encode_windows
 from helpers import MOTIF, fasta_text, planted_records, write_text
-from test_baseline import make_dataset
 
 pytestmark = pytest.mark.slow
 
 # Tiny, fast and able to find a planted 6-mer in a few epochs on 2 CPU cores.
 FAST = {"preset": "tiny", "epochs": 6, "learning_rate": 2e-3, "batch_size": 16, "patience": 0}
 KATIB_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ [\w-]+=[-+]?\d*\.?\d+(e[-+]?\d+)?$")
-
-
-@pytest.fixture(scope="module")
-def planted(tmp_path_factory) -> str:
-    folder = tmp_path_factory.mktemp("planted")
-    return make_dataset(
-        folder, planted_records(120, 60, 1, MOTIF), planted_records(120, 60, 2, None)
-    )
-
-
-@pytest.fixture(scope="module")
-def shuffled(tmp_path_factory) -> str:
-    folder = tmp_path_factory.mktemp("shuffled")
-    records = planted_records(120, 60, 1, MOTIF) + planted_records(120, 60, 2, None)
-    np.random.default_rng(7).shuffle(records)
-    return make_dataset(folder, records[:120], records[120:])
 
 
 @pytest.fixture(scope="module")

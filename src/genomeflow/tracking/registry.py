@@ -188,12 +188,12 @@ def pinned_requirements() -> list[str]:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    names = list(RUNTIME_PACKAGES)
     try:
-        declared = [Requirement(text) for text in metadata.requires("genomeflow") or []]
-        names += [r.name for r in declared if r.marker is None]  # extras (dev) left out
-    except metadata.PackageNotFoundError:
-        pass
+        requires = metadata.requires("genomeflow") or []
+    except metadata.PackageNotFoundError:  # run from a source tree: the runtime list alone
+        requires = []
+    declared = [Requirement(text) for text in requires]
+    names = list(RUNTIME_PACKAGES) + [r.name for r in declared if r.marker is None]  # no extras
     pins: dict[str, str] = {}
     for name in names:
         try:

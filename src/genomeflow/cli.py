@@ -24,6 +24,7 @@ from genomeflow.config import (
     BaselineConfig,
     CrossvalConfig,
     DatasetConfig,
+    InterpretConfig,
     PredictConfig,
     RegisterConfig,
     ServicesConfig,
@@ -265,6 +266,20 @@ def run_sweep(config: SweepConfig) -> Metrics:
     return summary.metrics()
 
 
+def run_interpret(config: InterpretConfig) -> Metrics:
+    from genomeflow.interpret.stage import interpret_sequences
+
+    summary = interpret_sequences(config)
+    zero = f"; {summary.zero_norm} with all-zero attributions" if summary.zero_norm else ""
+    print(
+        f"attributed {summary.sequences} sequences (largest convergence delta "
+        f"{summary.max_delta:.3g}{zero}); report: {summary.output}/index.html"
+    )
+    for target, kmer in summary.top_motifs.items():
+        print(f"top k-mer towards {target}: {kmer}")
+    return summary.metrics()
+
+
 def print_scores(metrics: Metrics, splits: Sequence[str], folds: int = 0) -> None:
     """A table of the shown metrics: one row per split, and the CV mean±sd when ``folds``."""
     rows = [
@@ -426,6 +441,7 @@ LONG_STAGES = {
     "train",
     "crossval",
     "sweep",
+    "interpret",
 }  # MLflow samples CPU/memory (and GPU) while they run
 UNTRACKED = {"services"}  # commands that are not stages: no MLflow run, no s3:// staging
 Metrics = dict[str, float]  # what a stage reports; logged to MLflow when tracking is on
@@ -487,6 +503,12 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
         SweepConfig,
         run_sweep,
         "tune transformer hyperparameters on valid with a wandb-style sweep spec (Optuna)",
+    ),
+    "interpret": (
+        InterpretConfig,
+        run_interpret,
+        "explain a transformer's predictions: batched Integrated Gradients, HTML reports, "
+        "attribution files and top k-mers per class",
     ),
     "predict": (
         PredictConfig,

@@ -855,3 +855,55 @@ class RegisterConfig(StageConfig):
             self.report is None or Path(self.report).suffix.lower() == ".json",
             f"--report {self.report}: end the file name in .json",
         )
+
+
+@dataclass
+class InterpretConfig(StageConfig):
+    """Settings of ``genomeflow interpret``: Integrated Gradients reports and motif summaries."""
+
+    model: str = option(
+        help="transformer model folder (genomeflow train), or models:/NAME@ALIAS",
+        positional=True,
+        role="input",
+    )
+    output: str = option(
+        help="report folder: index.html, sequences/, attributions, motif tables",
+        short="-o",
+        role="output",
+    )
+    inputs: list[str] = option([], help="FASTA/FASTQ files to explain", role="input")
+    sequences: list[str] = option([], help="literal sequences to explain (ids seq1, seq2...)")
+    labels: list[str] = option(
+        [], help="the true class of each input file, in order (shown in the reports)"
+    )
+    limit: int = option(500, help="most records read from the input files, in file order")
+    target: str | None = option(
+        None, help="class to attribute to", shown="each sequence's predicted class"
+    )
+    steps: int = option(50, help="Integrated Gradients interpolation steps")
+    baseline: Literal["pad", "shuffle"] = option(
+        "pad", help="reference input: residue tokens as <pad>, or the same tokens shuffled"
+    )
+    batch_size: int = option(16, help="windows attributed per call (many sequences at once)")
+    internal_batch_size: int = option(
+        256, help="interpolated windows per forward pass (lower it if memory runs out)"
+    )
+    motif_k: int = option(0, help="k-mer length of the motif summary", shown="6; protein 3")
+    motif_top: int = option(20, help="k-mers listed per class in the motif summary")
+    seed: int = option(42, help="seed of shuffled baselines and control shuffles")
+    alphabet: Alphabet | None = alphabet_option()
+
+    def __post_init__(self) -> None:
+        _require(bool(self.inputs or self.sequences), "give FASTA files and/or --sequences")
+        _require(
+            not self.labels or len(self.labels) == len(self.inputs),
+            f"--labels: give one class per input file ({len(self.inputs)}), got {len(self.labels)}",
+        )
+        _require(
+            self.baseline in ("pad", "shuffle"),
+            f"--baseline {self.baseline!r} is unknown: choose pad, shuffle",
+        )
+        for name in ("limit", "steps", "batch_size", "internal_batch_size", "motif_top"):
+            _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        _require(self.motif_k >= 0, "--motif-k must be 0 (automatic) or more")
+        self.alphabet = _alphabet_or_none(self.alphabet)

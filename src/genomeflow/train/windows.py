@@ -44,6 +44,14 @@ def default_stride(max_length: int, stride: int) -> int:
     return min(stride, content) if stride else max(1, content // 2)
 
 
+def window_spans(tokens: int, max_length: int, stride: int) -> list[tuple[int, int]]:
+    """``(start, end)`` token ranges of a sequence's windows (without CLS/SEP): full windows,
+    the last one ending at the last token; one (short) window when the sequence fits."""
+    content = max_length - 2
+    step = default_stride(max_length, stride)
+    return chunk_spans(tokens, content, step, min_length=content) or [(0, tokens)]
+
+
 def encode_windows(
     tokenizer: GenomeTokenizer, sequences: Sequence[str], max_length: int, stride: int
 ) -> Windows:
@@ -56,7 +64,6 @@ def encode_windows(
         stride: tokens between the starts of consecutive windows of one sequence
             (see :func:`default_stride`).
     """
-    content, step = max_length - 2, default_stride(max_length, stride)
     cls_id, sep_id = tokenizer.hf.cls_token_id, tokenizer.hf.sep_token_id
     backend = tokenizer.hf.backend_tokenizer
     windows: list[np.ndarray] = []
@@ -65,8 +72,7 @@ def encode_windows(
         words = [tokenizer.words(s) for s in sequences[start : start + ENCODE_BATCH]]
         for offset, encoding in enumerate(backend.encode_batch(words, add_special_tokens=False)):
             ids = np.asarray(encoding.ids, dtype=np.int32)  # 4 bytes a token, not a Python int's 28
-            spans = chunk_spans(len(ids), content, step, min_length=content) or [(0, len(ids))]
-            for begin, end in spans:
+            for begin, end in window_spans(len(ids), max_length, stride):
                 windows.append(
                     np.concatenate(([cls_id], ids[begin:end], [sep_id])).astype(np.int32)
                 )

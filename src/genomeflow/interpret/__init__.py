@@ -1,0 +1,1 @@
+"""Interpretation: Integrated Gradients attributions, reports and motif summaries."""

@@ -1,0 +1,181 @@
+"""Attribution reports: one HTML page and one PNG track per sequence, an index page, and the
+attributions as Parquet (per residue) and NPZ (per token) for downstream use."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from genomeflow.interpret.attributions import SequenceAttribution
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; }
+td, th { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; }
+th { cursor: pointer; text-align: left; background: #f4f4f4; }
+.tokens span { font-family: monospace; padding: 0.1em 0.15em; margin: 0.05em;
+  display: inline-block; }
+.legend span { font-family: monospace; padding: 0.1em 0.5em; }
+"""
+SORTER = """
+for (const th of document.querySelectorAll('th')) th.addEventListener('click', () => {
+  const table = th.closest('table'), body = table.tBodies[0], i = th.cellIndex;
+  const up = th.dataset.up = th.dataset.up === '1' ? '0' : '1';
+  const key = r => {
+    const t = r.cells[i].innerText, n = parseFloat(t);
+    return isNaN(n) ? t : n;
+  };
+  [...body.rows].sort((a, b) => (key(a) > key(b) ? 1 : -1) * (up === '1' ? 1 : -1))
+    .forEach(r => body.appendChild(r));
+});
+"""
+
+
+def safe_name(record_id: str, taken: set[str]) -> str:
+    """A file name from a record id: letters, digits, ``._-`` only, unique among ``taken``."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", record_id).strip("._") or "sequence"
+    name, number = base[:80], 1
+    while name in taken:
+        number += 1
+        name = f"{base[:76]}_{number}"
+    taken.add(name)
+    return name
+
+
+def colour(score: float) -> str:
+    """Green towards the target class, red away from it; ``score`` in [-1, 1]."""
+    alpha = min(1.0, abs(score))
+    rgb = "0, 140, 60" if score >= 0 else "200, 30, 30"
+    return f"rgba({rgb}, {alpha:.3f})"
+
+
+def _page(title: str, body: str, script: str = "") -> str:
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>'
+        f"{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n"
+        f"{f'<script>{script}</script>' if script else ''}</body></html>\n"
+    )
+
+
+def sequence_page(item: SequenceAttribution, track: str) -> str:
+    """The HTML page of one sequence: facts, coloured tokens with a legend, its track plot."""
+    scores = item.normalised(item.token_scores)
+    spans = "".join(
+        f'<span style="background:{colour(s)}" title="{html.escape(t)}: '
+        f'{raw:+.4g}">{html.escape(t)}</span>'
+        for t, s, raw in zip(item.tokens, scores, item.token_scores, strict=True)
+    )
+    facts = [
+        ("record", item.id),
+        ("true label", item.label or "unknown"),
+        ("predicted", f"{item.predicted} (p = {item.probability:.3f})"),
+        ("attributed to", item.target),
+        ("convergence delta", f"{item.delta:.3g}"),
+        ("attribution sum", f"{item.token_scores.sum():+.4g}"),
+    ]
+    note = (
+        "<p><strong>All attributions are zero</strong> (the model output does not change "
+        "between baseline and input): nothing to show, reported as zero rather than NaN.</p>"
+        if item.zero_norm
+        else ""
+    )
+    rows = "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
+    legend = (
+        '<p class="legend"><span style="background:rgba(0,140,60,0.8)">towards '
+        f'{html.escape(item.target)}</span> <span style="background:rgba(200,30,30,0.8)">away '
+        f"from {html.escape(item.target)}</span> (colour strength: share of the largest "
+        "magnitude)</p>"
+    )
+    body = (
+        f"<h1>{html.escape(item.id)}</h1><table>{rows}</table>{note}{legend}"
+        f'<div class="tokens">{spans}</div><p><img src="{html.escape(track)}" '
+        'alt="attribution track" width="900"></p><p><a href="index.html">all sequences</a></p>'
+    )
+    return _page(item.id, body)
+
+
+def plot_track(item: SequenceAttribution, path: Path) -> None:
+    """Residue-level attribution as a bar track (green positive, red negative)."""
+    from matplotlib.figure import Figure
+
+    width = min(16.0, max(6.0, len(item.sequence) / 12))
+    figure = Figure(figsize=(width, 2.6), layout="constrained")
+    axes = figure.subplots()
+    scores = item.residue_scores
+    axes.bar(
+        np.arange(1, len(scores) + 1),
+        scores,
+        width=1.0,
+        color=np.where(scores >= 0, "#008c3c", "#c81e1e"),
+    )
+    axes.axhline(0, color="#555555", linewidth=0.6)
+    axes.set(xlabel="residue", ylabel="attribution", xlim=(0.5, len(scores) + 0.5))
+    axes.set_title(
+        f"{item.id}: towards {item.target} (p({item.predicted}) = {item.probability:.3f})",
+        fontsize=9,
+    )
+    if len(scores) <= 120:
+        axes.set_xticks(np.arange(1, len(scores) + 1))
+        axes.set_xticklabels(list(item.sequence), fontsize=6, family="monospace")
+    figure.savefig(path, dpi=110)
+
+
+def write_reports(items: Sequence[SequenceAttribution], folder: Path) -> list[str]:
+    """Write every page, track, the index and the attribution files; returns the page names."""
+    import pandas as pd
+
+    (folder / "sequences").mkdir(parents=True, exist_ok=True)
+    taken: set[str] = {"index"}
+    names, rows = [], []
+    for item in items:
+        name = safe_name(item.id, taken)
+        plot_track(item, folder / "sequences" / f"{name}.png")
+        page = sequence_page(item, f"{name}.png").replace(
+            'href="index.html"', 'href="../index.html"'
+        )
+        (folder / "sequences" / f"{name}.html").write_text(page, encoding="utf-8")
+        names.append(name)
+        rows.append(
+            "<tr>"
+            f'<td><a href="sequences/{name}.html">{html.escape(item.id)}</a></td>'
+            f"<td>{html.escape(item.label or '-')}</td><td>{html.escape(item.predicted)}</td>"
+            f"<td>{item.probability:.3f}</td><td>{html.escape(item.target)}</td>"
+            f"<td>{item.token_scores.sum():+.4g}</td><td>{item.delta:.3g}</td>"
+            f"<td>{len(item.sequence)}</td><td>{'yes' if item.zero_norm else ''}</td></tr>"
+        )
+    header = "".join(
+        f"<th>{h}</th>"
+        for h in ("record", "true", "predicted", "p", "target", "sum", "delta", "length", "zero")
+    )
+    index = (
+        f"<h1>Integrated Gradients: {len(items)} sequences</h1><p>Click a column to sort.</p>"
+        f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+    (folder / "index.html").write_text(_page("attributions", index, SORTER), encoding="utf-8")
+    residues = pd.DataFrame(
+        [
+            {
+                "id": item.id,
+                "position": i + 1,
+                "residue": residue,
+                "score": float(score),
+                "target": item.target,
+            }
+            for item in items
+            for i, (residue, score) in enumerate(
+                zip(item.sequence, item.residue_scores, strict=True)
+            )
+        ]
+    )
+    residues.to_parquet(folder / "residue_attributions.parquet", index=False)
+    np.savez_compressed(
+        folder / "token_attributions.npz",
+        ids=np.asarray([item.id for item in items]),
+        **{f"tokens_{i}": np.asarray(item.tokens) for i, item in enumerate(items)},
+        **{f"scores_{i}": item.token_scores for i, item in enumerate(items)},
+    )
+    return names

@@ -1,0 +1,129 @@
+"""The ``interpret`` stage: attributions of FASTA records and literal sequences, written as HTML
+reports, track plots, attribution files and a motif summary per attributed class."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from genomeflow.config import InterpretConfig
+from genomeflow.errors import InputError
+from genomeflow.interpret.attributions import Attributor, SequenceAttribution
+from genomeflow.interpret.motifs import motif_table, plot_motifs
+from genomeflow.interpret.reports import safe_name, write_reports
+from genomeflow.io.sequences import read_sequence_files
+from genomeflow.sequence.alphabet import Alphabet
+from genomeflow.storage import atomic_directory, write_json
+
+MIN_MOTIF_SEQUENCES = 5  # fewer sequences of a class give no meaningful motif table
+
+
+@dataclass(frozen=True)
+class InterpretSummary:
+    """What :func:`interpret_sequences` wrote."""
+
+    output: str
+    sequences: int
+    zero_norm: int
+    max_delta: float
+    top_motifs: dict[str, str]  # class -> its top k-mer
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "sequences": self.sequences,
+            "zero_norm_sequences": self.zero_norm,
+            "max_convergence_delta": self.max_delta,
+        }
+
+
+def _records(config: InterpretConfig) -> tuple[list[str], list[str], list[str | None]]:
+    """Ids, sequences and (when given) true labels of the inputs, files first."""
+    ids, sequences, labels = [], [], []
+    records = read_sequence_files(config.inputs, config.alphabet) if config.inputs else []
+    for index, record in itertools.islice(records, config.limit):
+        ids.append(record.id)
+        sequences.append(record.sequence)
+        labels.append(config.labels[index] if config.labels else None)
+    for number, sequence in enumerate(config.sequences, start=1):
+        ids.append(f"seq{number}")
+        sequences.append(sequence)
+        labels.append(None)
+    return ids, sequences, labels
+
+
+def _load(location: str) -> Any:
+    from genomeflow.predict import load_classifier
+    from genomeflow.train.classifier import TransformerClassifier
+
+    classifier = load_classifier(location)
+    if not isinstance(classifier, TransformerClassifier):
+        raise InputError(
+            f"{location}: Integrated Gradients needs a transformer (genomeflow train); "
+            "this is a classic baseline, whose importances are in its reports/"
+        )
+    return classifier
+
+
+def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
+    """Attribute every input towards its target class; write the report folder."""
+    classifier = _load(config.model)
+    if config.labels:
+        unknown = sorted(set(config.labels) - set(classifier.label_names))
+        if unknown:
+            raise InputError(
+                f"--labels {', '.join(unknown)}: not classes of the model "
+                f"({', '.join(classifier.label_names)})"
+            )
+    ids, sequences, labels = _records(config)
+    attributor = Attributor(
+        classifier,
+        steps=config.steps,
+        baseline=config.baseline,
+        batch_size=config.batch_size,
+        internal_batch_size=config.internal_batch_size,
+        seed=config.seed,
+    )
+    items = attributor.attribute(ids, sequences, config.target, labels)
+    k = config.motif_k or (3 if classifier.alphabet is Alphabet.PROTEIN else 6)
+    with atomic_directory(config.output) as folder:
+        write_reports(items, folder)
+        top = _motifs(items, folder, k, config)
+        write_json(
+            folder / "interpret.json",
+            {
+                "model": config.model,
+                "config": config.to_dict(),
+                "label_names": classifier.label_names,
+                "motif_k": k,
+                "top_motifs": top,
+            },
+        )
+    return InterpretSummary(
+        str(config.output),
+        len(items),
+        sum(item.zero_norm for item in items),
+        float(max(item.delta for item in items)),
+        top,
+    )
+
+
+def _motifs(
+    items: list[SequenceAttribution], folder: Path, k: int, config: InterpretConfig
+) -> dict[str, str]:
+    """A motif table and plot per attributed class with enough sequences."""
+    top: dict[str, str] = {}
+    taken: set[str] = set()
+    for target in sorted({item.target for item in items}):
+        chosen = [item for item in items if item.target == target and len(item.sequence) >= k]
+        if len(chosen) < MIN_MOTIF_SEQUENCES:
+            continue
+        table = motif_table(chosen, k=k, top=config.motif_top, seed=config.seed)
+        if table.empty:
+            continue
+        name = safe_name(f"motifs_{target}", taken)
+        table.to_csv(folder / f"{name}.tsv", sep="\t", index=False, float_format="%.6g")
+        plot_motifs(table, folder / f"{name}.png", f"top {k}-mers towards {target}")
+        top[target] = str(table.loc[0, "kmer"])
+    return top

@@ -172,3 +172,6 @@ SUITES["transformer_quality"] = SUITE_TRANSFORMER_QUALITY
 from suite_transformer_speed import SUITE_TRANSFORMER_SPEED  # noqa: E402
 
 SUITES["transformer_speed"] = SUITE_TRANSFORMER_SPEED
+from suite_interpret import SUITE_INTERPRET  # noqa: E402
+
+SUITES["interpret"] = SUITE_INTERPRET

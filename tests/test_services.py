@@ -79,7 +79,9 @@ def test_a_stage_run_records_params_metrics_inputs_artifacts(live, tmp_path):
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(stage.info.run_id)}
     assert {"genomeflow.json", "tokenizer.json"} <= artifacts
     # The server stores artifacts in the S3 bucket.
-    keys = [o["Key"] for o in s3_client(live).list_objects_v2(Bucket="genomeflow")["Contents"]]
+    # (Other tests of the session store more than one 1000-key listing page: read them all.)
+    pages = s3_client(live).get_paginator("list_objects_v2").paginate(Bucket="genomeflow")
+    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
     assert any(k.endswith(f"{stage.info.run_id}/artifacts/genomeflow.json") for k in keys)
     fetched = mlflow.artifacts.download_artifacts(
         run_id=stage.info.run_id, artifact_path="genomeflow.json", dst_path=str(tmp_path / "back")

@@ -22,6 +22,7 @@ from typing import Any
 from genomeflow import __version__
 from genomeflow.config import (
     BaselineConfig,
+    CompareConfig,
     CrossvalConfig,
     DatasetConfig,
     InterpretConfig,
@@ -29,6 +30,7 @@ from genomeflow.config import (
     RegisterConfig,
     ServicesConfig,
     StageConfig,
+    SummariseConfig,
     SweepConfig,
     SyntheticConfig,
     TokeniseConfig,
@@ -280,6 +282,55 @@ def run_interpret(config: InterpretConfig) -> Metrics:
     return summary.metrics()
 
 
+def run_compare(config: CompareConfig) -> Metrics:
+    from genomeflow.compare.weights import compare_models
+
+    summary = compare_models(config.models, config.output, config.names)
+    rows = [
+        [
+            analysis.name,
+            str(analysis.summary["analysed"]),
+            str(analysis.summary["failed"]),
+            f"{analysis.summary['alpha_mean']:.2f}",
+            f"{100 * analysis.summary['alpha_in_band_share']:.0f}%",
+            str(analysis.summary["alpha_above_6"]),
+            str(analysis.summary["alpha_below_2"]),
+        ]
+        for analysis in summary.analyses
+    ]
+    header = ["model", "layers", "failed", "mean alpha", "2<=alpha<=6", "alpha>6", "alpha<2"]
+    print_table(header, rows, left=1)
+    for analysis in summary.analyses:
+        for problem in analysis.failures:
+            print(f"note: {analysis.name}: layer {problem.name} not analysed: {problem.reason}")
+    print(f"report written to {summary.output}: {', '.join(summary.files)}")
+    return summary.metrics()
+
+
+def run_summarise(config: SummariseConfig) -> Metrics:
+    from genomeflow.compare.summarise import summarise_runs
+
+    summary = summarise_runs(
+        config.from_experiment, config.folders, config.metric, config.output, config.group_by
+    )
+    columns = ("mean", "sd", "median", "min", "max")
+    rows = [
+        [
+            str(row["group"]),
+            row["split"],
+            str(row["n"]),
+            *(_score(None if row[c] != row[c] else row[c]) for c in columns),  # NaN sd: "-"
+        ]
+        for row in summary.summary.to_dict("records")
+    ]
+    print_table(["group", "split", "n", *columns], rows)
+    print(
+        f"{summary.rows} {summary.metric} values; table and plot written to {summary.output}: "
+        f"{', '.join(summary.files)}"
+    )
+    return summary.metrics()
+
+
 def print_scores(metrics: Metrics, splits: Sequence[str], folds: int = 0) -> None:
     """A table of the shown metrics: one row per split, and the CV mean±sd when ``folds``."""
     rows = [
@@ -519,6 +570,18 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
         SyntheticConfig,
         run_synthetic,
         "write control sequences (k-let shuffles, Markov samples, block bootstraps)",
+    ),
+    "compare": (
+        CompareConfig,
+        run_compare,
+        "compare transformer models without data: weightwatcher alpha per layer, plots and an "
+        "HTML report",
+    ),
+    "summarise": (
+        SummariseConfig,
+        run_summarise,
+        "summarise one metric across MLflow runs and result folders: a table and a violin plot "
+        "per method",
     ),
     "register": (
         RegisterConfig,

@@ -907,3 +907,79 @@ class InterpretConfig(StageConfig):
             _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         _require(self.motif_k >= 0, "--motif-k must be 0 (automatic) or more")
         self.alphabet = _alphabet_or_none(self.alphabet)
+
+
+@dataclass
+class CompareConfig(StageConfig):
+    """Settings of ``genomeflow compare``: weightwatcher analysis of transformer models."""
+
+    models: list[str] = option(
+        help="transformer model folders (genomeflow train) or models:/NAME@ALIAS",
+        positional=True,
+        role="input",
+    )
+    output: str = option(
+        help="report folder: layers.tsv, summary.tsv, alpha_histogram.png, alpha_by_layer.png, "
+        "report.md, report.html",
+        short="-o",
+        role="output",
+    )
+    names: list[str] | None = option(
+        None, help="a name per model, in order, for tables and plots", shown="the folder names"
+    )
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(self.models), "give one or more model folders (or models:/NAME@ALIAS) to compare"
+        )
+        _require(bool(self.output), "give a report folder (--output compare/)")
+        _require(
+            self.names is None or len(self.names) == len(self.models),
+            f"--names: give one name per model ({len(self.models)}), got {len(self.names or [])}",
+        )
+
+
+@dataclass
+class SummariseConfig(StageConfig):
+    """Settings of ``genomeflow summarise``: one metric across runs and result folders."""
+
+    output: str = option(
+        help="report folder: runs.tsv, summary.tsv and METRIC.png (violin + box plot)",
+        short="-o",
+        role="output",
+    )
+    folders: list[str] = option(
+        [],
+        help="result folders: model folders (genomeflow train or baseline) and crossval folders",
+        positional=True,
+        shown="none",
+        role="input",
+    )
+    from_experiment: str | None = option(
+        None,
+        help="MLflow experiment whose finished runs to summarise (train, baseline, crossval "
+        "folds, sweep trials), read from the server of --tracking-uri, $MLFLOW_TRACKING_URI "
+        "or `genomeflow services up`",
+    )
+    metric: str = option(
+        "f1_macro",
+        help="metric to compare (f1_macro, mcc, roc_auc, auc...); a prefix keeps one split: "
+        "test_, cv_/held_ (cross-validation folds), valid_/eval/ (validation, sweep trials)",
+        shown="f1_macro: test values, cv folds and sweep trials",
+    )
+    group_by: str = option(
+        "stage",
+        help="stage: the method each run trained (distilbert-tiny, tfidf+rf); name: the run "
+        "or folder name; else a hyperparameter whose values are the groups (learning_rate)",
+    )
+
+    def __post_init__(self) -> None:
+        from genomeflow.compare.summarise import metric_choice
+
+        _require(
+            bool(self.folders) or bool(self.from_experiment),
+            "give result folders and/or --from-experiment NAME to summarise",
+        )
+        _require(bool(self.output), "give a report folder (--output summary/)")
+        _require(bool(self.group_by), "--group-by: give stage, name or a hyperparameter name")
+        metric_choice(self.metric)  # fail early on a metric genomeflow does not compute

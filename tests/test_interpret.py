@@ -134,3 +134,28 @@ def test_bad_requests_are_one_line_errors(model, planted, tmp_path, capsys):
     assert main([*base]) == 2
     assert "--sequences" in capsys.readouterr().err
     assert not Path(tmp_path / "r").exists()
+
+
+def test_tracked_interpret_stores_the_whole_report_in_mlflow(model, live, tmp_path):
+    from mlflow import MlflowClient
+
+    output = tmp_path / "report"
+    args = [
+        "interpret",
+        model,
+        "-o",
+        str(output),
+        "--sequences",
+        "ACGT" * 8 + MOTIF,
+        "--steps",
+        "8",
+    ]
+    assert main([*args, "--experiment", "interpret-x"]) == 0
+    client = MlflowClient(live["mlflow"]["uri"])
+    experiment = client.get_experiment_by_name("interpret-x")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.metrics["sequences"] == 1
+    top = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"index.html", "interpret.json", "reports"} <= top
+    pages = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
+    assert {"reports/seq1.html", "reports/seq1.png"} <= pages

@@ -11,6 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from genomeflow.interpret.attributions import SequenceAttribution
+from genomeflow.tracking.stage import REPORTS_FOLDER
+
+PAGES = REPORTS_FOLDER  # per-sequence pages and tracks: a stage's reports/ go to MLflow whole
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -128,20 +131,21 @@ def write_reports(items: Sequence[SequenceAttribution], folder: Path) -> list[st
     """Write every page, track, the index and the attribution files; returns the page names."""
     import pandas as pd
 
-    (folder / "sequences").mkdir(parents=True, exist_ok=True)
+    pages = folder / PAGES
+    pages.mkdir(parents=True, exist_ok=True)
     taken: set[str] = {"index"}
     names, rows = [], []
     for item in items:
         name = safe_name(item.id, taken)
-        plot_track(item, folder / "sequences" / f"{name}.png")
+        plot_track(item, pages / f"{name}.png")
         page = sequence_page(item, f"{name}.png").replace(
             'href="index.html"', 'href="../index.html"'
         )
-        (folder / "sequences" / f"{name}.html").write_text(page, encoding="utf-8")
+        (pages / f"{name}.html").write_text(page, encoding="utf-8")
         names.append(name)
         rows.append(
             "<tr>"
-            f'<td><a href="sequences/{name}.html">{html.escape(item.id)}</a></td>'
+            f'<td><a href="{PAGES}/{name}.html">{html.escape(item.id)}</a></td>'
             f"<td>{html.escape(item.label or '-')}</td><td>{html.escape(item.predicted)}</td>"
             f"<td>{item.probability:.3f}</td><td>{html.escape(item.target)}</td>"
             f"<td>{item.token_scores.sum():+.4g}</td><td>{item.delta:.3g}</td>"

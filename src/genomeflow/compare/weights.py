@@ -31,7 +31,6 @@ import math
 import re
 import sys
 import warnings
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ from genomeflow.compare.report import (
     png_image,
 )
 from genomeflow.errors import ConfigError, InputError
+from genomeflow.naming import display_names
 from genomeflow.storage import read_manifest
 
 log = logging.getLogger(__name__)
@@ -509,32 +509,9 @@ def _summary(
 
 def _names(locations: Sequence[str], names: Sequence[str] | None) -> list[str]:
     """Unique model names: given, or the folder names (``#1``, ``#2`` added to repeats)."""
-    if names is None:
-        bases = [_default_name(location) for location in locations]
-        repeated = {base for base, count in Counter(bases).items() if count > 1}
-        seen: Counter[str] = Counter()
-        chosen = []
-        for base in bases:
-            if base in repeated:
-                seen[base] += 1
-                base = f"{base}#{seen[base]}"
-            chosen.append(base)
-        return chosen
-    if len(names) != len(locations):
-        raise ConfigError(
-            f"got {len(names)} names for {len(locations)} models; give one name per model, or "
-            "none to use the folder names"
-        )
-    for name in names:
-        if not name or name != name.strip() or any(c in name for c in "\t\r\n"):
-            raise ConfigError(
-                f"model name {name!r} is empty, padded or holds a tab/newline; give short "
-                "plain names"
-            )
-    repeated = [name for name, count in Counter(names).items() if count > 1]
-    if repeated:
-        raise ConfigError(f"model name {repeated[0]!r} is given twice; give each model its own")
-    return list(names)
+    return display_names(
+        [_default_name(location) for location in locations], names, "model", "models"
+    )
 
 
 def compare_models(

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import statistics
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from genomeflow import __version__
 from genomeflow.errors import ConfigError, InputError
+from genomeflow.naming import display_names
 from genomeflow.storage import atomic_output
 from genomeflow.tokenise.tokenizer import SPECIAL_TOKENS, GenomeTokenizer
 
@@ -66,42 +66,6 @@ def _load_source(folder: str | os.PathLike[str], name: str) -> _Source:
     return _Source(name, folder, tokenizer, document, tokens, scores)
 
 
-def _default_names(folders: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """Folder names; a name shared by several folders gets ``#1``, ``#2``... in order."""
-    bases = [Path(folder).resolve().name or str(folder) for folder in folders]
-    repeated = {base for base, count in Counter(bases).items() if count > 1}
-    seen: Counter[str] = Counter()
-    names = []
-    for base in bases:
-        if base in repeated:
-            seen[base] += 1
-            base = f"{base}#{seen[base]}"
-        names.append(base)
-    return names
-
-
-def _check_names(names: Sequence[str], folders: Sequence[str | os.PathLike[str]]) -> list[str]:
-    names = list(names)
-    if len(names) != len(folders):
-        raise ConfigError(
-            f"got {len(names)} names for {len(folders)} tokeniser folders; "
-            "give one name per folder, or none to use the folder names"
-        )
-    for name in names:
-        # Names become TSV column headers and plot labels.
-        if not name or name != name.strip() or any(c in name for c in "\t\r\n"):
-            raise ConfigError(
-                f"tokeniser name {name!r} is empty, padded or holds a tab/newline; "
-                "give short plain names"
-            )
-    repeated = [name for name, count in Counter(names).items() if count > 1]
-    if repeated:
-        raise ConfigError(
-            f"tokeniser name {repeated[0]!r} is given twice; give every tokeniser its own name"
-        )
-    return names
-
-
 def _load_sources(
     folders: Sequence[str | os.PathLike[str]], names: Sequence[str] | None, action: str
 ) -> list[_Source]:
@@ -114,7 +78,8 @@ def _load_sources(
             f"{action} needs at least two tokeniser folders, got {len(folders)} ({given}); "
             "give two or more folders written by `genomeflow tokenise`"
         )
-    checked = _default_names(folders) if names is None else _check_names(names, folders)
+    defaults = [Path(folder).resolve().name or str(folder) for folder in folders]
+    checked = display_names(defaults, names, "tokeniser", "tokeniser folders")
     return [_load_source(folder, name) for folder, name in zip(folders, checked, strict=True)]
 
 

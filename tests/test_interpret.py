@@ -159,3 +159,11 @@ def test_tracked_interpret_stores_the_whole_report_in_mlflow(model, live, tmp_pa
     assert {"index.html", "interpret.json", "reports"} <= top
     pages = {a.path for a in client.list_artifacts(run.info.run_id, "reports")}
     assert {"reports/seq1.html", "reports/seq1.png"} <= pages
+
+
+def test_a_literal_sequence_outside_the_alphabet_is_a_one_line_error(model, tmp_path, capsys):
+    args = ["interpret", model, "-o", str(tmp_path / "r"), "--sequences", "ACGTXACGT"]
+    assert main([*args, "--tracking-uri", "none"]) == 2
+    error = capsys.readouterr().err
+    assert "sequence #1: 'X' at position 5 is not a valid dna character" in error
+    assert not (tmp_path / "r").exists()

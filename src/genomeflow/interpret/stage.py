@@ -14,7 +14,7 @@ from genomeflow.interpret.attributions import Attributor, SequenceAttribution
 from genomeflow.interpret.motifs import motif_table, plot_motifs
 from genomeflow.interpret.reports import safe_name, write_reports
 from genomeflow.io.sequences import read_sequence_files
-from genomeflow.sequence.alphabet import Alphabet
+from genomeflow.sequence.alphabet import Alphabet, check_characters
 from genomeflow.storage import atomic_directory, write_json
 
 MIN_MOTIF_SEQUENCES = 5  # fewer sequences of a class give no meaningful motif table
@@ -77,6 +77,7 @@ def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
                 f"({', '.join(classifier.label_names)})"
             )
     ids, sequences, labels = _records(config)
+    check_characters(config.sequences, classifier.alphabet)  # files were checked when read
     attributor = Attributor(
         classifier,
         steps=config.steps,

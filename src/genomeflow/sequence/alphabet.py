@@ -133,3 +133,15 @@ def detect_alphabet(sequences: Iterable[str]) -> Alphabet:
         return Alphabet.RNA if "U" in seen else Alphabet.DNA
     # Every letter A-Z is an amino-acid code, so whatever is left is protein.
     return Alphabet.PROTEIN
+
+
+def check_characters(sequences: Iterable[str], alphabet: Alphabet) -> None:
+    """Raise AlphabetError naming the first sequence with a character outside ``alphabet``."""
+    for index, sequence in enumerate(sequences):
+        at = alphabet.first_invalid(sequence)
+        if at is not None:
+            raise AlphabetError(
+                f"sequence #{index + 1}: {describe_char(sequence[at])} at position {at + 1} is "
+                f"not a valid {alphabet.value} character; the model reads {alphabet.value} "
+                f"sequences (IUPAC letters {alphabet.letters}, either case)"
+            )

@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from genomeflow import __version__
-from genomeflow.errors import AlphabetError, InputError, TrackingError
-from genomeflow.sequence.alphabet import Alphabet, describe_char
+from genomeflow.errors import InputError, TrackingError
+from genomeflow.sequence.alphabet import check_characters
 from genomeflow.tracking.runs import Run, _recording, active_run, resolve_tracking_uri
 
 if TYPE_CHECKING:
@@ -109,18 +109,6 @@ def sequences_of(model_input: Any) -> list[str]:
                 "row a non-empty string"
             )
     return values
-
-
-def check_characters(sequences: Sequence[str], alphabet: Alphabet) -> None:
-    """Raise AlphabetError naming the first sequence with a character outside ``alphabet``."""
-    for index, sequence in enumerate(sequences):
-        at = alphabet.first_invalid(sequence)
-        if at is not None:
-            raise AlphabetError(
-                f"sequence #{index + 1}: {describe_char(sequence[at])} at position {at + 1} is "
-                f"not a valid {alphabet.value} character; the model scores {alphabet.value} "
-                f"sequences (IUPAC letters {alphabet.letters}, either case)"
-            )
 
 
 def prediction_frame(probabilities: np.ndarray, label_names: Sequence[str]) -> pd.DataFrame:

@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages of the local S3 object store (Ceph radosgw); see ../shared/notes/services.md.
 SERVICE_PACKAGES := ceph-mon ceph-osd radosgw
+KATIB_SDK := kubeflow-katib==0.19.0 kubeflow-training==1.9.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup service-packages demo test lint format bench clean
@@ -16,6 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first, from the local CPU wheel, so no later dependency pulls the CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	# The Katib SDK pins protobuf<5 but works beside kfp's protobuf 6 (../shared/notes/services.md):
+	# its own requirements are declared in pyproject; the SDK itself goes in without them.
+	$(PY) -m pip install --quiet --constraint constraints.txt --no-deps $(KATIB_SDK)
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,0 +1,1 @@
+"""Kubeflow pipelines built from genomeflow's components, their Kubernetes settings, compile/run/submit."""

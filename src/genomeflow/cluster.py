@@ -1,0 +1,79 @@
+"""How genomeflow runs on Kubernetes, in one place: image, GPU scheduling, secrets.
+
+The compiled pipelines (``pipelines/k8s.py``), the Katib trial template
+(:mod:`genomeflow.sweep.katib`) and the manifests all read these values, so a cluster is
+configured once. Nothing here talks to a cluster or imports kfp.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from genomeflow import __version__
+
+# The image built from docker/Dockerfile (CUDA torch; runs on CPU nodes too), tagged with the
+# package version. docker/Dockerfile.cpu builds the same package as ``<repository>:<version>-cpu``.
+IMAGE_REPOSITORY = os.environ.get("GENOMEFLOW_IMAGE_REPOSITORY", "ghcr.io/genomeflow/genomeflow")
+PROJECT_IMAGE = os.environ.get("GENOMEFLOW_IMAGE", f"{IMAGE_REPOSITORY}:{__version__}")
+CPU_IMAGE = f"{IMAGE_REPOSITORY}:{__version__}-cpu"
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    """A Kubernetes Secret whose keys become environment variables of the same names."""
+
+    name: str
+    keys: tuple[str, ...]
+
+
+# Credentials reach pods only as references to these Secrets (manifests/ holds empty templates).
+S3_SECRET = SecretEnv(
+    "genomeflow-s3", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")
+)
+MLFLOW_SECRET = SecretEnv(
+    "genomeflow-mlflow", ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+)
+SECRETS = (S3_SECRET, MLFLOW_SECRET)
+
+
+@dataclass(frozen=True)
+class GpuScheduling:
+    """Where GPU work (train, sweep trials, interpret) runs.
+
+    Attributes:
+        resource: the extended resource the device plugin advertises.
+        count: GPUs per pod (the limit).
+        node_label: node-selector label of the GPU node pool.
+        node_value: its value.
+        taint_key: the taint GPU nodes carry; pods get a matching NoSchedule toleration.
+        accelerator_type: optional accelerator label value (e.g. ``NVIDIA_H100_80GB``).
+    """
+
+    resource: str = "nvidia.com/gpu"
+    count: int = 1
+    node_label: str = "nvidia.com/gpu.present"
+    node_value: str = "true"
+    taint_key: str = "nvidia.com/gpu"
+    accelerator_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """CPU/memory requests and limits of one kind of step (Kubernetes quantities)."""
+
+    cpu: str
+    memory: str
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Everything a compiled pipeline or Katib Experiment needs to know about the cluster."""
+
+    image: str = PROJECT_IMAGE
+    gpu: GpuScheduling = field(default_factory=GpuScheduling)
+    light: Resources = Resources("500m", "1Gi", "2", "4Gi")  # data preparation, gating, reports
+    heavy: Resources = Resources("4", "16Gi", "8", "32Gi")  # training, sweeps, interpretation
+    secrets: tuple[SecretEnv, ...] = SECRETS

@@ -1,15 +1,16 @@
 # genomeflow developer targets. Every target sets up the virtual environment it needs.
 PYTHON ?= python3
 VENV ?= .venv
-DATA ?= ../shared/data/ecoli_promoters
+DATA ?= examples/data/ecoli_promoters
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages of the local S3 object store (Ceph radosgw); see ../shared/notes/services.md.
 SERVICE_PACKAGES := ceph-mon ceph-osd radosgw
+LINTED := src components pipelines tests benchmarks
 KATIB_SDK := kubeflow-katib==0.19.0 kubeflow-training==1.9.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup service-packages demo test lint format bench clean
+.PHONY: setup service-packages demo test lint format bench clean images push-images
 
 $(STAMP): pyproject.toml constraints.txt
 	command -v radosgw >/dev/null || $(MAKE) service-packages
@@ -32,16 +33,30 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/demo.sh "$(DATA)" out/demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(PY) -m pytest
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format src tests benchmarks
-	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format $(LINTED)
+	$(VENV)/bin/ruff check --fix $(LINTED)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache
+
+# Container images (docker/), tagged as genomeflow.cluster says: PROJECT_IMAGE (CUDA) and
+# CPU_IMAGE; GENOMEFLOW_IMAGE_REPOSITORY / GENOMEFLOW_IMAGE override the repository / CUDA tag.
+# Needs a Docker engine (none on the development machines: built by CI/operators).
+DOCKER ?= docker
+IMAGE_INFO = $(shell $(PY) -c 'from genomeflow import __version__; from genomeflow.cluster import PROJECT_IMAGE, CPU_IMAGE; print(__version__, PROJECT_IMAGE, CPU_IMAGE)')
+
+images: $(STAMP)
+	set -e; set -- $(IMAGE_INFO); revision=$$(git rev-parse HEAD 2>/dev/null || echo unknown); \
+	$(DOCKER) build -f docker/Dockerfile --build-arg VERSION=$$1 --build-arg REVISION=$$revision -t $$2 .; \
+	$(DOCKER) build -f docker/Dockerfile.cpu --build-arg VERSION=$$1 --build-arg REVISION=$$revision -t $$3 .
+
+push-images: images
+	set -e; set -- $(IMAGE_INFO); $(DOCKER) push $$2; $(DOCKER) push $$3

@@ -1,1 +1,1 @@
-"""Kubeflow pipelines built from genomeflow's components, their Kubernetes settings, compile/run/submit."""
+"""Kubeflow pipelines from genomeflow's components: Kubernetes settings, compile, run, submit."""

@@ -25,7 +25,9 @@ from genomeflow.config import (
     CompareConfig,
     CrossvalConfig,
     DatasetConfig,
+    EvaluateConfig,
     InterpretConfig,
+    PipelineConfig,
     PredictConfig,
     RegisterConfig,
     ServicesConfig,
@@ -244,6 +246,15 @@ def run_train(config: TrainConfig) -> Metrics:
     return metrics
 
 
+def run_evaluate(config: EvaluateConfig) -> Metrics:
+    from genomeflow.evaluate.stage import evaluate_model
+
+    summary = evaluate_model(config)
+    print_scores(summary.metrics(), (config.split,))
+    print(f"metrics, plots and report.html written to {summary.output}")
+    return summary.metrics()
+
+
 def run_crossval(config: CrossvalConfig) -> Metrics:
     from genomeflow.train.crossval import crossval_model
 
@@ -254,6 +265,25 @@ def run_crossval(config: CrossvalConfig) -> Metrics:
 
 
 def run_sweep(config: SweepConfig) -> Metrics:
+    if config.backend == "katib":  # --dry-run: print the Experiment; else run it on the cluster
+        from genomeflow.sweep import katib
+
+        sweep = katib.katib_sweep(config)
+        if config.dry_run:
+            print(sweep.to_yaml(), end="")
+            return {}
+        result = katib.run_katib_sweep(sweep, config.output, config.timeout)
+        best = "-" if result.best_value is None else f"{result.best_value:.4f}"
+        print(
+            f"best valid {result.metric} {best} in trial {result.best_trial} of Katib Experiment "
+            f"{result.experiment} ({result.trials} trials, {result.early_stopped} stopped early, "
+            f"{result.failed} failed): {_params(result.params)}"
+        )
+        print(
+            f"best_params.json written to {config.output}; train with them: genomeflow train "
+            f"{config.dataset} -o MODEL --params-file {config.output}/best_params.json"
+        )
+        return result.metrics()
     from genomeflow.train.sweep import sweep_model
 
     summary = sweep_model(config)
@@ -474,6 +504,64 @@ def run_register(config: RegisterConfig) -> Metrics:
     return {}  # register_model recorded the version and the gate's scores on the run
 
 
+def run_pipeline(config: PipelineConfig) -> Metrics:
+    from genomeflow.pipelines import run
+
+    if config.action == "compile":
+        print(f"compiled the {config.pipeline} pipeline to {run.compile_pipeline(config)}")
+    elif config.action == "submit":
+        submitted = run.submit(config)
+        print(f"submitted run {submitted['run_id']}: {submitted['url']}")
+        if "state" in submitted:
+            print(f"run ended: {submitted['state']}")
+            if submitted["state"] != "SUCCEEDED":
+                raise run.PipelineError(f"run {submitted['run_id']} ended {submitted['state']}")
+    else:
+        print_pipeline_summary(*run.run_local(config))
+    return {}
+
+
+def print_pipeline_summary(kfp_run_id: str, experiment: str) -> None:
+    """The stage table of a finished local run, where to see it, and the gate's decision."""
+    from genomeflow.tracking import Tracker, resolve_tracking_uri
+    from genomeflow.tracking.pipeline import (
+        SUMMARY_METRICS,
+        pipeline_parent,
+        stage_row,
+        stage_runs,
+    )
+
+    tracker = Tracker(resolve_tracking_uri(), experiment)
+    parent = pipeline_parent(tracker, kfp_run_id)
+    if parent is None:
+        print(f"no MLflow run is tagged kfp.run_id={kfp_run_id}")
+        return
+    runs = stage_runs(tracker, parent)
+    rows = [stage_row(run) for run in runs]
+    print_table(
+        ["stage", "status", "seconds", *SUMMARY_METRICS],
+        [
+            [
+                row["stage"],
+                row["status"],
+                f"{row['seconds']:.0f}",
+                *(_score(row[m]) for m in SUMMARY_METRICS),
+            ]
+            for row in rows
+        ],
+    )
+    experiment_id = runs[0].info.experiment_id if runs else "0"
+    print(f"MLflow UI: {tracker.uri}/#/experiments/{experiment_id}/runs/{parent}")
+    for run in runs:
+        tags = run.data.tags
+        if "genomeflow.registered_model" in tags:
+            print(
+                f"registered model: {tags['genomeflow.registered_model']} version "
+                f"{tags['genomeflow.registered_version']} (gate: {tags.get('gate.decision')}); "
+                f"load it with models:/{tags['genomeflow.registered_model']}@champion"
+            )
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 2) -> None:
     """Print rows as aligned columns: the first ``left`` columns left-aligned, numbers right."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
@@ -494,7 +582,10 @@ LONG_STAGES = {
     "sweep",
     "interpret",
 }  # MLflow samples CPU/memory (and GPU) while they run
-UNTRACKED = {"services"}  # commands that are not stages: no MLflow run, no s3:// staging
+UNTRACKED = {
+    "services",
+    "pipeline",
+}  # commands that are not stages: no MLflow run, no s3:// staging
 Metrics = dict[str, float]  # what a stage reports; logged to MLflow when tracking is on
 
 COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
@@ -545,6 +636,12 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
         "train a transformer classifier (distilbert/bert/longformer/modernbert), early-stopped "
         "on valid, evaluated once on test",
     ),
+    "evaluate": (
+        EvaluateConfig,
+        run_evaluate,
+        "score a saved model on one split of a dataset: metrics from probabilities, plots and an "
+        "HTML report",
+    ),
     "crossval": (
         CrossvalConfig,
         run_crossval,
@@ -582,6 +679,12 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
         run_summarise,
         "summarise one metric across MLflow runs and result folders: a table and a violin plot "
         "per method",
+    ),
+    "pipeline": (
+        PipelineConfig,
+        run_pipeline,
+        "compile the Kubeflow pipelines to YAML, run one on the KFP local runner, or submit it "
+        "to a Kubeflow Pipelines endpoint",
     ),
     "register": (
         RegisterConfig,
@@ -644,16 +747,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_stage(command: str, config: StageConfig, args: argparse.Namespace) -> None:
-    """Run one stage inside an MLflow run (when tracking is on), s3:// paths made local."""
+def run_stage(
+    command: str, config: StageConfig, tracking_uri: str | None, experiment: str
+) -> Metrics:
+    """Run one stage inside an MLflow run (when tracking is on), s3:// paths made local.
+
+    Inside a pipeline task (``KFP_RUN_ID`` set) the run is a child of the pipeline's run.
+    Returns the stage's metrics.
+    """
     from genomeflow.tracking import Tracker, resolve_tracking_uri
     from genomeflow.tracking.stage import run_tracked_stage
 
-    tracker = Tracker(resolve_tracking_uri(args.tracking_uri), args.experiment)
+    tracker = Tracker(resolve_tracking_uri(tracking_uri), experiment)
     name = command.replace(" ", "-")
     handler = COMMANDS[command][1]
-    for uri in run_tracked_stage(name, config, handler, tracker, command in LONG_STAGES):
+    metrics, published = run_tracked_stage(name, config, handler, tracker, command in LONG_STAGES)
+    for uri in published:
         print(f"published to {uri}")
+    return metrics
+
+
+def run_command(
+    command: str,
+    settings: dict[str, Any],
+    experiment: str = "genomeflow",
+    tracking_uri: str | None = None,
+) -> Metrics:
+    """Run a stage from a mapping of its settings, as a pipeline component does.
+
+    Args:
+        command: a key of :data:`COMMANDS` (``train``, ``tokens inspect``...).
+        settings: the stage config's fields (validated by the config's ``from_mapping``).
+        experiment: the MLflow experiment.
+        tracking_uri: MLflow URI; default $MLFLOW_TRACKING_URI, else the local services.
+
+    Returns:
+        The stage's metrics (what MLflow records).
+    """
+    config = COMMANDS[command][0].from_mapping(settings, source=f"the {command} step's settings")
+    return run_stage(command, config, tracking_uri, experiment)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -671,7 +803,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in UNTRACKED:
             handler(config)
         else:
-            run_stage(args.command, config, args)
+            run_stage(args.command, config, args.tracking_uri, args.experiment)
         return 0
     except GenomeflowError as error:
         if verbose:

@@ -21,10 +21,17 @@ CPU_IMAGE = f"{IMAGE_REPOSITORY}:{__version__}-cpu"
 
 @dataclass(frozen=True)
 class SecretEnv:
-    """A Kubernetes Secret whose keys become environment variables of the same names."""
+    """A Kubernetes Secret whose keys become environment variables of the same names.
+
+    Attributes:
+        name: the Secret's name.
+        keys: keys every pod needs.
+        optional_keys: keys a pod reads when the Secret has them (e.g. MLflow basic auth).
+    """
 
     name: str
     keys: tuple[str, ...]
+    optional_keys: tuple[str, ...] = ()
 
 
 # Credentials reach pods only as references to these Secrets (manifests/ holds empty templates).
@@ -32,7 +39,9 @@ S3_SECRET = SecretEnv(
     "genomeflow-s3", ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")
 )
 MLFLOW_SECRET = SecretEnv(
-    "genomeflow-mlflow", ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+    "genomeflow-mlflow",
+    ("MLFLOW_TRACKING_URI",),
+    ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"),
 )
 SECRETS = (S3_SECRET, MLFLOW_SECRET)
 
@@ -47,7 +56,9 @@ class GpuScheduling:
         node_label: node-selector label of the GPU node pool.
         node_value: its value.
         taint_key: the taint GPU nodes carry; pods get a matching NoSchedule toleration.
-        accelerator_type: optional accelerator label value (e.g. ``NVIDIA_H100_80GB``).
+
+    A particular GPU model is chosen with the node label, e.g. ``nvidia.com/gpu.product`` =
+    ``NVIDIA-H100-80GB-HBM3`` (NVIDIA GPU feature discovery labels).
     """
 
     resource: str = "nvidia.com/gpu"
@@ -55,7 +66,6 @@ class GpuScheduling:
     node_label: str = "nvidia.com/gpu.present"
     node_value: str = "true"
     taint_key: str = "nvidia.com/gpu"
-    accelerator_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,3 +87,4 @@ class ClusterSettings:
     light: Resources = Resources("500m", "1Gi", "2", "4Gi")  # data preparation, gating, reports
     heavy: Resources = Resources("4", "16Gi", "8", "32Gi")  # training, sweeps, interpretation
     secrets: tuple[SecretEnv, ...] = SECRETS
+    retries: int = 3  # of steps that talk to MLflow/S3; the local runner gets 0 (errors repeat)

@@ -500,6 +500,74 @@ class ServicesConfig(StageConfig):
         _require(self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
 
 
+@dataclass
+class PipelineConfig(StageConfig):
+    """Settings of ``genomeflow pipeline``: compile, run locally, or submit a Kubeflow pipeline."""
+
+    action: Literal["compile", "run", "submit"] = option(
+        help="compile: write the YAML; run --local: run it on the KFP local runner with the "
+        "local services; submit: send it to a Kubeflow Pipelines endpoint",
+        positional=True,
+    )
+    pipeline: Literal["training", "predict"] = option(
+        "training", help="training: FASTA to a gated, registered model; predict: batch scoring"
+    )
+    inputs: list[str] = option(
+        [], help="FASTA/FASTQ paths or s3:// URIs (one file per class for training)"
+    )
+    param: list[str] = option(
+        [], help="pipeline parameters as NAME=VALUE (YAML values: preset=tiny sweep_trials=4)"
+    )
+    params_file: str | None = option(None, help="YAML/JSON mapping of pipeline parameters")
+    output: str | None = option(
+        None,
+        help="compile: the YAML file; run --local: the pipeline root folder (artifacts)",
+        shown="genomeflow-<pipeline>.yaml; out/pipeline",
+        short="-o",
+    )
+    local: bool = option(False, help="run on the KFP local runner (the only way `run` runs)")
+    host: str | None = option(
+        None, help="submit: Kubeflow Pipelines API endpoint", shown="$KFP_HOST"
+    )
+    namespace: str | None = option(None, help="submit: Kubeflow profile namespace")
+    kfp_experiment: str = option("genomeflow", help="submit: KFP experiment of the run")
+    run_name: str | None = option(None, help="submit: run name", shown="pipeline and time")
+    version: str | None = option(
+        None,
+        help="submit: upload the compiled YAML as this pipeline version (e.g. the git sha) and "
+        "run that version",
+    )
+    wait: bool = option(False, help="submit: wait for the run to end and report its state")
+    timeout: float = option(6 * 3600.0, help="submit --wait: seconds to wait")
+    image: str | None = option(
+        None,
+        help="compile: project image of every step",
+        shown="$GENOMEFLOW_IMAGE or the version's tag",
+    )
+    gpus: int = option(1, help="compile: GPUs per GPU step (train, sweep, crossval, interpret)")
+    gpu_node_label: str = option(
+        "nvidia.com/gpu.present", help="compile: node-selector label of GPU nodes"
+    )
+    gpu_node_value: str = option("true", help="compile: value of that label")
+    gpu_taint: str = option(
+        "nvidia.com/gpu", help="compile: taint key of GPU nodes (tolerated with NoSchedule)"
+    )
+
+    def __post_init__(self) -> None:
+        _require(
+            self.action in ("compile", "run", "submit"),
+            f"unknown action {self.action!r}: choose compile, run or submit",
+        )
+        _require(
+            self.action != "run" or self.local,
+            "`genomeflow pipeline run` needs --local (the KFP local runner); to run on a "
+            "cluster use `genomeflow pipeline submit --host URL`",
+        )
+        _require(self.gpus >= 0, f"--gpus must be 0 or more, got {self.gpus}")
+        _require(self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
+        parse_assignments(self.param, "--param")  # a malformed item fails here, not mid-run
+
+
 def parse_assignments(items: list[str], what: str) -> dict[str, Any]:
     """``name=value`` items -> a mapping, values read as YAML (``300`` int, ``0.1`` float)."""
     parsed = {}
@@ -754,15 +822,85 @@ class SweepConfig(TransformerConfig):
 
     spec: str = option("", help="sweep spec (wandb-style JSON/YAML)", role="input")
     trials: int | None = option(
-        None, help="sweep trials", shown="the spec's run_cap, the grid size, else 20"
+        None,
+        help="sweep trials",
+        shown="the spec's run_cap, the grid size, katib hyperband's schedule, else 20",
     )
-    parallel: int = option(1, help="trials run at once (threads; >1 is not reproducible)")
+    parallel: int | None = option(
+        None,
+        help="trials run at once (local: threads, >1 is not reproducible; katib: trial pods)",
+        shown="local 1; katib 3, hyperband its first bracket",
+    )
+    backend: Literal["local", "katib"] = option(
+        "local",
+        help="local: Optuna on this machine; katib: a Katib Experiment whose trials are "
+        "`genomeflow train` pods (DATASET and --output must be s3:// URIs)",
+    )
+    dry_run: bool = option(
+        False, help="with --backend katib: print the Experiment YAML and create nothing"
+    )
+    namespace: str | None = option(
+        None,
+        help="Kubernetes namespace of the Katib Experiment, its trials and Secrets",
+        shown="the pod's namespace, else the kubeconfig context's, else kubeflow",
+    )
+    katib_algorithm: Literal["spec", "hyperband"] = option(
+        "spec",
+        help="spec: the spec's method (random, grid, bayes as tpe) with medianstop early "
+        "stopping when it has early_terminate; hyperband: Katib's hyperband over epochs (eta, "
+        "max_iter from early_terminate)",
+    )
+    timeout: float = option(86400.0, help="seconds to wait for the Katib Experiment to finish")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _require(bool(self.spec), "give a sweep spec (--spec sweep.yaml)")
         _require(self.trials is None or self.trials >= 1, "--trials must be at least 1")
-        _require(self.parallel >= 1, "--parallel must be at least 1")
+        _require(self.parallel is None or self.parallel >= 1, "--parallel must be at least 1")
+        _require(
+            self.backend in ("local", "katib"),
+            f"--backend {self.backend!r} is unknown: choose local or katib",
+        )
+        _require(
+            self.katib_algorithm in ("spec", "hyperband"),
+            f"--katib-algorithm {self.katib_algorithm!r} is unknown: choose spec or hyperband",
+        )
+        katib_only = {"dry_run": self.dry_run, "katib_algorithm": self.katib_algorithm != "spec"}
+        for name, given in katib_only.items():
+            flag = "--" + name.replace("_", "-")
+            _require(
+                self.backend == "katib" or not given,
+                f"{flag} applies to --backend katib only; add --backend katib or drop {flag}",
+            )
+        _require(self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
+        if self.backend == "katib" and not self.dry_run:
+            for name, value in (("DATASET", self.dataset), ("--output", self.output)):
+                _require(
+                    str(value).startswith("s3://"),
+                    f"--backend katib: {name} {value} must be an s3:// URI: trial pods read the "
+                    "dataset from and write their models to the object store; give s3:// URIs, "
+                    "or add --dry-run to only print the Experiment",
+                )
+        if self.parallel is None and self.backend == "local":
+            self.parallel = 1  # Katib's default depends on the algorithm: the compiler sets it
+
+    @contextmanager
+    def localised(self) -> Iterator[SweepConfig]:
+        """Locally as every stage. On Katib the trial pods read the dataset and write under the
+        output themselves, so both stay URIs; only the spec and params file are fetched."""
+        if self.backend == "local":
+            with super().localised() as local:
+                yield local
+            return
+        from genomeflow import storage
+
+        with ExitStack() as stack:
+            fetched = {
+                name: str(stack.enter_context(storage.local_copy(getattr(self, name))))
+                for name in ("spec", "params_file")
+                if getattr(self, name)
+            }
+            yield dataclasses.replace(self, **fetched)
 
 
 @dataclass
@@ -937,6 +1075,29 @@ class CompareConfig(StageConfig):
             self.names is None or len(self.names) == len(self.models),
             f"--names: give one name per model ({len(self.models)}), got {len(self.names or [])}",
         )
+
+
+@dataclass
+class EvaluateConfig(StageConfig):
+    """Settings of ``genomeflow evaluate``: score a saved model on one split of a dataset."""
+
+    model: str = option(
+        help="model folder (genomeflow baseline or train) or models:/NAME@ALIAS",
+        positional=True,
+        role="input",
+    )
+    dataset: str = option(help="dataset folder with the model's classes", role="input")
+    output: str = option(
+        help="report folder: <split>_metrics.json, ROC/PR/confusion/calibration plots, report.html",
+        short="-o",
+        role="output",
+    )
+    split: Literal["train", "valid", "test"] = option("test", help="the split to score")
+
+    def __post_init__(self) -> None:
+        _require(bool(self.model), "give the model folder (or models:/NAME@ALIAS) to evaluate")
+        _require(bool(self.dataset), "give the dataset to score it on (--dataset DATASET)")
+        _require(bool(self.output), "give a report folder (--output evaluation/)")
 
 
 @dataclass

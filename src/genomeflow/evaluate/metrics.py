@@ -119,7 +119,7 @@ class Evaluation:
         per_class: label -> ``precision``, ``recall``, ``f1``, ``support`` (examples),
             ``roc_auc`` and ``pr_auc`` (one-vs-rest; None when undefined).
         confusion: rows = true label, columns = predicted label, in ``label_names`` order.
-        curves: label -> ``{"roc": {"fpr", "tpr", "auc"} | None, "pr": {"precision",
+        curves: label -> ``{"roc": {"fpr", "tpr", "thresholds", "auc"} | None, "pr": {"precision",
             "recall", "prevalence", "average_precision"} | None}``, at most ~200 points each.
         calibration: ``ece``, ``bin_edges`` and ``bins`` (``lower``, ``upper``, ``count``,
             mean ``confidence`` and ``accuracy``, None for an empty bin) of the top-label
@@ -386,9 +386,12 @@ def _check_inputs(labels: Any, probabilities: Any, k: int) -> tuple[np.ndarray, 
 
 
 def _roc_curve(skm: Any, positive: np.ndarray, score: np.ndarray) -> dict[str, Any]:
-    fpr, tpr, _ = skm.roc_curve(positive, score, drop_intermediate=True)
-    fpr, tpr = _downsample(fpr, tpr)
-    return {"fpr": fpr, "tpr": tpr, "auc": float(skm.roc_auc_score(positive, score))}
+    fpr, tpr, thresholds = skm.roc_curve(positive, score, drop_intermediate=True)
+    # sklearn starts at threshold +inf (nothing called positive); probabilities never exceed 1.
+    thresholds = np.minimum(thresholds, 1.0)
+    fpr, tpr, thresholds = _downsample(fpr, tpr, thresholds)
+    auc = float(skm.roc_auc_score(positive, score))
+    return {"fpr": fpr, "tpr": tpr, "thresholds": thresholds, "auc": auc}
 
 
 def _pr_curve(skm: Any, positive: np.ndarray, score: np.ndarray) -> dict[str, Any]:
@@ -402,12 +405,11 @@ def _pr_curve(skm: Any, positive: np.ndarray, score: np.ndarray) -> dict[str, An
     }
 
 
-def _downsample(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+def _downsample(*columns: np.ndarray) -> tuple[list[float], ...]:
     """At most CURVE_POINTS evenly spaced points (first and last kept), rounded to 6 digits."""
-    if len(x) > CURVE_POINTS:
-        keep = np.unique(np.linspace(0, len(x) - 1, CURVE_POINTS).round().astype(int))
-        x, y = x[keep], y[keep]
-    return [round(float(v), 6) for v in x], [round(float(v), 6) for v in y]
+    size = len(columns[0])
+    keep = np.unique(np.linspace(0, size - 1, min(size, CURVE_POINTS)).round().astype(int))
+    return tuple([round(float(v), 6) for v in column[keep]] for column in columns)
 
 
 def _calibration(p: np.ndarray, y: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:

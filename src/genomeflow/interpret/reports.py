@@ -38,6 +38,9 @@ for (const th of document.querySelectorAll('th')) th.addEventListener('click', (
 """
 
 
+SUMMARY_ROWS = 10  # motif-table rows shown on the summary page
+
+
 def safe_name(record_id: str, taken: set[str]) -> str:
     """A file name from a record id: letters, digits, ``._-`` only, unique among ``taken``."""
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", record_id).strip("._") or "sequence"
@@ -183,3 +186,22 @@ def write_reports(items: Sequence[SequenceAttribution], folder: Path) -> list[st
         **{f"scores_{i}": item.token_scores for i, item in enumerate(items)},
     )
     return names
+
+
+def summary_page(folder: Path, sequences: int, top: dict[str, str]) -> str:
+    """One self-contained page (plots embedded) of the motif summary written into ``folder``:
+    what an HTML viewer that shows a single file (the Kubeflow UI) can display."""
+    import pandas as pd
+
+    from genomeflow.compare.report import html_page, html_table, png_image
+
+    parts = [f"<h1>Integrated Gradients: {sequences} sequences</h1>"]
+    for target, kmer in top.items():
+        parts.append(f"<p>top k-mer towards <b>{html.escape(target)}</b>: {html.escape(kmer)}</p>")
+    for table_path in sorted(folder.glob("motifs_*.tsv")):
+        table = pd.read_csv(table_path, sep="\t").head(SUMMARY_ROWS)
+        parts.append(f"<h2>{html.escape(table_path.stem)}</h2>")
+        parts.append(png_image(table_path.with_suffix(".png").read_bytes(), table_path.stem))
+        parts.append(html_table(list(table.columns), table.astype(str).values.tolist()))
+    parts.append("<p>Per-sequence pages: index.html in the report folder.</p>")
+    return html_page("attributions summary", "\n".join(parts))

@@ -12,7 +12,7 @@ from genomeflow.config import InterpretConfig
 from genomeflow.errors import InputError
 from genomeflow.interpret.attributions import Attributor, SequenceAttribution
 from genomeflow.interpret.motifs import motif_table, plot_motifs
-from genomeflow.interpret.reports import safe_name, write_reports
+from genomeflow.interpret.reports import safe_name, summary_page, write_reports
 from genomeflow.io.sequences import read_sequence_files
 from genomeflow.sequence.alphabet import Alphabet, check_characters
 from genomeflow.storage import atomic_directory, write_json
@@ -91,6 +91,9 @@ def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
     with atomic_directory(config.output) as folder:
         write_reports(items, folder)
         top = _motifs(items, folder, k, config)
+        (folder / "summary.html").write_text(
+            summary_page(folder, len(items), top), encoding="utf-8"
+        )
         write_json(
             folder / "interpret.json",
             {

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from genomeflow.errors import InputError, TrackingError
-from genomeflow.tracking.runs import _recording, resolve_tracking_uri
+from genomeflow.tracking.runs import recording, resolve_tracking_uri
 
 PAGE_SIZE = 1000  # runs per search request (MLflow's server allows up to 50,000)
 STAGE_TAG = "genomeflow.stage"
@@ -65,7 +65,7 @@ def experiment_runs(experiment: str, uri: str | None = None) -> Any:
 
     server = _server(uri, f"the runs of experiment {experiment!r}")
     client = MlflowClient(server)
-    with _recording(server, f"read the experiment {experiment!r}"):
+    with recording(server, f"read the experiment {experiment!r}"):
         found = client.get_experiment_by_name(experiment)
         known = [] if found is not None else [e.name for e in client.search_experiments()]
     if found is None:
@@ -75,7 +75,7 @@ def experiment_runs(experiment: str, uri: str | None = None) -> Any:
         )
     runs = []
     token = None
-    with _recording(server, f"read the runs of experiment {experiment!r}"):
+    with recording(server, f"read the runs of experiment {experiment!r}"):
         while True:
             page = client.search_runs(
                 [found.experiment_id],
@@ -116,7 +116,7 @@ def run_artifact_text(run_id: str, path: str, uri: str | None = None) -> str | N
 
     server = _server(uri, f"the artifact {path} of run {run_id}")
     folder, _, _ = path.rpartition("/")
-    with _recording(server, f"read the artifact {path} of run {run_id}"):
+    with recording(server, f"read the artifact {path} of run {run_id}"):
         client = MlflowClient(server)
         listed = {item.path for item in client.list_artifacts(run_id, folder or None)}
         if path not in listed:

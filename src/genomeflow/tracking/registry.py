@@ -37,7 +37,7 @@ import pandas as pd
 from genomeflow import __version__
 from genomeflow.errors import InputError, TrackingError
 from genomeflow.sequence.alphabet import check_characters
-from genomeflow.tracking.runs import Run, _recording, active_run, resolve_tracking_uri
+from genomeflow.tracking.runs import Run, active_run, recording, resolve_tracking_uri
 
 if TYPE_CHECKING:
     from genomeflow.config import RegisterConfig
@@ -232,7 +232,7 @@ def log_pyfunc(
     with tempfile.TemporaryDirectory(prefix="genomeflow-pyfunc-") as scratch:
         entry = Path(scratch) / ENTRY_FILE
         entry.write_text(ENTRY_CODE, encoding="utf-8")
-        with _recording(run.uri, "store the model"):
+        with recording(run.uri, "store the model"):
             return mlflow.pyfunc.log_model(
                 name=MODEL_ARTIFACT,
                 python_model=str(entry),  # models from code: no pickled Python object
@@ -443,7 +443,7 @@ def _register_version(
 
     test = dataset.splits["test"]
     info = log_pyfunc(config.model, run, test["sequence"].head(2).tolist(), classifier)
-    with _recording(str(run.uri), f"register the model {config.name!r}"):
+    with recording(str(run.uri), f"register the model {config.name!r}"):
         registered = mlflow.register_model(
             info.model_uri, config.name, tags=_version_tags(classifier, dataset, run)
         )
@@ -460,7 +460,7 @@ def _decide(run: Run, summary: RegisterSummary, min_gain: float) -> None:
 
     client = MlflowClient(run.uri)
     version = str(summary.version)
-    with _recording(str(run.uri), f"record the gate decision of {summary.name!r}"):
+    with recording(str(run.uri), f"record the gate decision of {summary.name!r}"):
         if summary.promoted:
             client.set_registered_model_alias(summary.name, CHAMPION, version)
         champion = summary.champion_version
@@ -574,6 +574,22 @@ def _resolve_version(
     return version
 
 
+def champion_uri(name: str) -> str | None:
+    """``models:/NAME@champion`` when the registered model ``name`` has a champion, else None."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    server = _registry_uri()
+    with recording(server, f"look up the registered model {name!r}"):
+        try:
+            aliases = MlflowClient(server).get_registered_model(name).aliases
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+    return f"{REGISTRY_SCHEME}{name}@{CHAMPION}" if CHAMPION in aliases else None
+
+
 def download_registered(uri: str, destination: str | Path | None = None) -> Path:
     """The genomeflow model folder of a registered version, downloaded (once) and local.
 
@@ -601,7 +617,7 @@ def download_registered(uri: str, destination: str | Path | None = None) -> Path
     name, alias, version = parse_model_uri(uri)
     server = _registry_uri()
     client = MlflowClient(server, registry_uri=server)
-    with _recording(server, f"look up {uri}"):
+    with recording(server, f"look up {uri}"):
         version = _resolve_version(client, server, uri, name, alias, version)
     if destination is None:
         key = hashlib.sha256(server.encode()).hexdigest()[:12]
@@ -611,7 +627,7 @@ def download_registered(uri: str, destination: str | Path | None = None) -> Path
         destination.parent.mkdir(parents=True, exist_ok=True)
         log.info("downloading %s (version %d) to %s", uri, version, destination)
         with (
-            _recording(server, f"download {uri}"),
+            recording(server, f"download {uri}"),
             atomic_directory(destination) as partial,
         ):
             mlflow.artifacts.download_artifacts(

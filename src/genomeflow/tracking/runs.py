@@ -58,7 +58,7 @@ def git_sha() -> str | None:
 
 
 @contextmanager
-def _recording(uri: str, what: str) -> Iterator[None]:
+def recording(uri: str, what: str) -> Iterator[None]:
     """Turn any failure to talk to MLflow into one TrackingError."""
     from mlflow.exceptions import MlflowException
     from requests.exceptions import RequestException
@@ -78,7 +78,7 @@ def _recording(uri: str, what: str) -> Iterator[None]:
 RUN_END_STATES = ("FINISHED", "FAILED", "KILLED")
 
 
-def _provenance_tags() -> dict[str, Any]:
+def provenance_tags() -> dict[str, Any]:
     """Tags every genomeflow run carries: package version, git commit, KFP run id."""
     return {
         "genomeflow.version": __version__,
@@ -118,7 +118,7 @@ class Run:
             name: json.dumps(value) if isinstance(value, (list, dict)) or value is None else value
             for name, value in params.items()
         }
-        with _recording(self.uri, "record the params"):
+        with recording(self.uri, "record the params"):
             mlflow.log_params(flat, run_id=self.run_id)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -126,7 +126,7 @@ class Run:
             return
         import mlflow
 
-        with _recording(self.uri, "record the metrics"):
+        with recording(self.uri, "record the metrics"):
             mlflow.log_metrics(
                 {k: float(v) for k, v in metrics.items()}, step=step, run_id=self.run_id
             )
@@ -138,7 +138,7 @@ class Run:
         from mlflow import MlflowClient
 
         path = Path(path)
-        with _recording(self.uri, f"store the artifact {path.name}"):
+        with recording(self.uri, f"store the artifact {path.name}"):
             client = MlflowClient(self.uri)
             if path.is_dir():
                 client.log_artifacts(self.run_id, str(path), folder)
@@ -170,7 +170,7 @@ class Run:
         dataset = MetaDataset(
             source=source_object, name=name, digest=digest.removeprefix("sha256:")[:36]
         )
-        with _recording(self.uri, "record the inputs"):
+        with recording(self.uri, "record the inputs"):
             mlflow.log_input(dataset, context=context)  # to the active run: this one
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
@@ -178,7 +178,7 @@ class Run:
             return
         from mlflow import MlflowClient
 
-        with _recording(self.uri, "record the tags"):
+        with recording(self.uri, "record the tags"):
             client = MlflowClient(self.uri)
             for key, value in tags.items():
                 if value is not None:
@@ -213,8 +213,8 @@ class Run:
 
         assert self.uri is not None
         client = MlflowClient(self.uri)
-        extra = {**_provenance_tags(), **(tags or {})}
-        with _recording(self.uri, f"open the run {name!r}"):
+        extra = {**provenance_tags(), **(tags or {})}
+        with recording(self.uri, f"open the run {name!r}"):
             experiment_id = client.get_run(self.run_id).info.experiment_id
             handle = client.create_run(
                 experiment_id=experiment_id,
@@ -231,12 +231,12 @@ class Run:
             yield run
         except BaseException:
             status = run.status if run.status in ("FAILED", "KILLED") else "FAILED"
-            with _recording(self.uri, f"close the failed run {name!r}"):
+            with recording(self.uri, f"close the failed run {name!r}"):
                 client.set_terminated(run.run_id, status=status)
             raise
         if run.status not in RUN_END_STATES:
             raise ValueError(f"run status {run.status!r}: choose one of {RUN_END_STATES}")
-        with _recording(self.uri, f"close the run {name!r}"):
+        with recording(self.uri, f"close the run {name!r}"):
             client.set_terminated(run.run_id, status=run.status)
 
 
@@ -292,25 +292,32 @@ class Tracker:
 
         # Its start/stop/"skip GPU" INFO lines on every long stage are noise to a user.
         logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
-        with _recording(self.uri, f"open the run {name!r}"):
+        from genomeflow.tracking.pipeline import pipeline_parent
+
+        with recording(self.uri, f"open the run {name!r}"):
             mlflow.set_tracking_uri(self.uri)
             mlflow.set_experiment(self.experiment)
             active = mlflow.active_run()
+            # In a pipeline's task, the stage run hangs under the pipeline's parent run.
+            parent = None if active is not None else pipeline_parent(self)
             handle = mlflow.start_run(
-                run_name=name, nested=active is not None, log_system_metrics=system_metrics
+                run_name=name,
+                nested=active is not None,
+                parent_run_id=parent,
+                log_system_metrics=system_metrics,
             )
         run = Run(self.uri, handle.info.run_id)
         try:
-            run.set_tags({"genomeflow.stage": name, **_provenance_tags()})
+            run.set_tags({"genomeflow.stage": name, **provenance_tags()})
             run.log_params(params or {})
             for input_name, digest, source in inputs:
                 run.log_input(input_name, digest, source)
             yield run
         except BaseException:
-            with _recording(self.uri, f"close the failed run {name!r}"):
+            with recording(self.uri, f"close the failed run {name!r}"):
                 mlflow.end_run(status="FAILED")
             raise
-        with _recording(self.uri, f"close the run {name!r}"):
+        with recording(self.uri, f"close the run {name!r}"):
             mlflow.end_run(status="FINISHED")
 
 
@@ -343,7 +350,7 @@ def run_hyperparameters(
             f"--params-from-run {run_id}: no MLflow server is known; start `genomeflow services "
             "up` or set MLFLOW_TRACKING_URI"
         )
-    with _recording(uri, f"read the run {run_id}"):
+    with recording(uri, f"read the run {run_id}"):
         client = MlflowClient(uri)
         run = client.get_run(run_id)
         listed = {item.path for item in client.list_artifacts(run_id)}

@@ -37,10 +37,13 @@ def run_tracked_stage(
     stage: Callable[[Any], Mapping[str, float]],
     tracker: Tracker,
     system_metrics: bool = False,
-) -> list[str]:
-    """Run ``stage(local_config)`` as the MLflow run ``name``; returns the published s3:// URIs.
+) -> tuple[dict[str, float], list[str]]:
+    """Run ``stage(local_config)`` as the MLflow run ``name``.
 
     ``stage`` returns the metrics to record. The run ends FAILED if anything raises.
+
+    Returns:
+        The stage's metrics and the s3:// URIs it published.
     """
     published = []
     with (
@@ -51,13 +54,14 @@ def run_tracked_stage(
         for source, path in zip(sources, config_paths(local, "input"), strict=True):
             if run.active and Path(path).is_file():
                 run.log_input(Path(path).name, file_digest(path), source)
-        run.log_metrics(stage(local))
+        metrics = dict(stage(local))
+        run.log_metrics(metrics)
         targets = config_paths(config, "output")
         for target, path in zip(targets, config_paths(local, "output"), strict=True):
             if target != path:
                 published.append(target)
             _log_reports(run, Path(path))
-    return published
+    return metrics, published
 
 
 def _log_reports(run: Run, output: Path) -> None:

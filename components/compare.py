@@ -1,0 +1,29 @@
+"""KFP component of ``genomeflow compare``."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Markdown, Metrics, Model, Output
+
+from genomeflow.cluster import PROJECT_IMAGE
+
+
+@dsl.component(base_image=PROJECT_IMAGE, install_kfp_package=False)
+def compare(
+    model: Input[Model],
+    result: Output[Artifact],
+    report: Output[Markdown],
+    metrics: Output[Metrics],
+    registered_name: str = "",
+    experiment: str = "genomeflow",
+):
+    """Data-free weightwatcher comparison of the new model with the registry's champion of
+    ``registered_name`` (when one exists; else the new model alone)."""
+    from genomeflow.components.runtime import copy_file, run_step
+    from genomeflow.tracking.registry import champion_uri
+
+    champion = champion_uri(registered_name) if registered_name else None
+    models, names = [model.path], ["challenger"]
+    if champion:
+        models, names = [*models, champion], [*names, "champion"]
+    step = {"models": models, "names": names, "output": result.path}
+    run_step("compare", step, experiment, metrics)
+    copy_file(f"{result.path}/report.md", report.path)

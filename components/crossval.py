@@ -1,0 +1,35 @@
+"""KFP component of ``genomeflow crossval``."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
+
+from genomeflow.cluster import PROJECT_IMAGE
+
+
+@dsl.component(base_image=PROJECT_IMAGE, install_kfp_package=False)
+def crossval(
+    dataset: Input[Dataset],
+    sweep: Input[Artifact],
+    result: Output[Artifact],
+    metrics: Output[Metrics],
+    folds: int = 5,
+    architecture: str = "distilbert",
+    preset: str = "tiny",
+    epochs: int = 10,
+    settings: dict = {},
+    experiment: str = "genomeflow",
+):
+    """Cross-validate the recipe (sweep's best hyperparameters): a fresh model per fold."""
+    from genomeflow.components.runtime import merged, run_step
+
+    step = merged(
+        settings,
+        dataset=dataset.path,
+        output=result.path,
+        folds=folds,
+        architecture=architecture,
+        preset=preset,
+        epochs=epochs,
+        params_file=f"{sweep.path}/best_params.json",
+    )
+    run_step("crossval", step, experiment, metrics)

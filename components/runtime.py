@@ -1,0 +1,53 @@
+"""What every component body does after unpacking its artifacts: run the stage, record metrics.
+
+Imported inside component bodies (it ships in the project image as genomeflow.components), so
+the component files stay thin and hold no logic.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from genomeflow.cli import run_command
+
+
+def run_step(
+    command: str, settings: dict[str, Any], experiment: str, metrics: Any = None
+) -> dict[str, float]:
+    """Run ``command`` with ``settings`` (flag values win over the free-form ``settings``) as an
+    MLflow child run of the pipeline's run; copy its metrics into the KFP Metrics artifact."""
+    values = run_command(command, settings, experiment)
+    if metrics is not None:
+        for name, value in values.items():
+            metrics.log_metric(name, float(value))
+    return values
+
+
+def merged(settings: dict[str, Any], **fixed: Any) -> dict[str, Any]:
+    """The stage settings: the free-form ``settings`` mapping, then the typed parameters
+    (empty strings and None mean "not given", so a pipeline can leave an optional one out)."""
+    return {**settings, **{k: v for k, v in fixed.items() if v not in ("", None)}}
+
+
+def log_classification(evaluation_json: str | Path, artifact: Any) -> None:
+    """Give a KFP ClassificationMetrics artifact the confusion matrix and a ROC curve.
+
+    The Kubeflow UI draws one ROC curve per artifact: the last class's one-vs-rest curve (the
+    positive class of a binary task); every class's curve is in the stage's plots.
+    """
+    document = json.loads(Path(evaluation_json).read_text(encoding="utf-8"))
+    labels = document["label_names"]
+    artifact.log_confusion_matrix(labels, document["confusion"])
+    roc = document["curves"][labels[-1]]["roc"]
+    if roc is not None:
+        artifact.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
+        artifact.metadata["roc_class"] = labels[-1]
+
+
+def copy_file(source: str | Path, target: str) -> None:
+    """Copy one report file to an artifact path (HTML/Markdown artifacts are single files)."""
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)

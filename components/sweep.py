@@ -1,0 +1,39 @@
+"""KFP component of ``genomeflow sweep``."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
+
+from genomeflow.cluster import PROJECT_IMAGE
+
+
+@dsl.component(base_image=PROJECT_IMAGE, install_kfp_package=False)
+def sweep(
+    dataset: Input[Dataset],
+    result: Output[Artifact],
+    metrics: Output[Metrics],
+    spec: dict,
+    trials: int = 20,
+    preset: str = "tiny",
+    epochs: int = 10,
+    settings: dict = {},
+    experiment: str = "genomeflow",
+):
+    """Tune transformer hyperparameters on the valid split (wandb-style spec as a mapping);
+    writes trials.csv, best_params.json and plots."""
+    import json
+    import tempfile
+
+    from genomeflow.components.runtime import merged, run_step
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(spec, handle)
+    step = merged(
+        settings,
+        dataset=dataset.path,
+        output=result.path,
+        spec=handle.name,
+        trials=trials,
+        preset=preset,
+        epochs=epochs,
+    )
+    run_step("sweep", step, experiment, metrics)

@@ -1,0 +1,221 @@
+"""`genomeflow pipeline compile|run|submit`: the pipelines as YAML, on the local runner, or on
+a Kubeflow Pipelines endpoint."""
+
+import contextlib
+import dataclasses
+import io
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from genomeflow.cluster import ClusterSettings, GpuScheduling
+from genomeflow.config import PipelineConfig, parse_assignments, read_settings_file
+from genomeflow.errors import ConfigError, GenomeflowError
+from genomeflow.pipelines import scoring, training
+from genomeflow.sweep.spec import SweepSpec
+
+PIPELINES: dict[str, Callable[[ClusterSettings], Any]] = {
+    "training": training.build,
+    "predict": scoring.build,
+}
+LOCAL_ROOT = "out/pipeline"
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the local runner's terminal colours
+TASK_EVENT = re.compile(r"(Executing task|Task) '([\w-]+)'(?: finished with status (\w+))?")
+
+
+class PipelineError(GenomeflowError):
+    """A pipeline failed or could not be sent."""
+
+
+class ProgressLog(io.TextIOBase):
+    """Stands in for stdout while the local runner works: every line goes to the log file,
+    and one line per task start and end reaches the terminal."""
+
+    def __init__(self, log: TextIO, terminal: TextIO) -> None:
+        self.log, self.terminal, self.pending = log, terminal, ""
+        self.started: dict[str, float] = {}
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self._progress(COLOUR.sub("", line))
+        return len(text)
+
+    def _progress(self, line: str) -> None:
+        event = TASK_EVENT.search(line)
+        if event is None or (event.group(1) == "Task" and event.group(3) is None):
+            return
+        task, state, now = event.group(2), event.group(3), time.monotonic()
+        clock = time.strftime("%H:%M:%S")
+        if state is None:
+            self.started[task] = now
+            print(f"{clock}  {task:<12} started", file=self.terminal, flush=True)
+        else:
+            took = now - self.started.get(task, now)
+            print(
+                f"{clock}  {task:<12} {state.lower()} ({took:.0f} s)",
+                file=self.terminal,
+                flush=True,
+            )
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
+def cluster_settings(config: PipelineConfig) -> ClusterSettings:
+    """The compile-time Kubernetes settings the flags ask for."""
+    gpu = GpuScheduling(
+        count=config.gpus,
+        node_label=config.gpu_node_label,
+        node_value=config.gpu_node_value,
+        taint_key=config.gpu_taint,
+    )
+    defaults = ClusterSettings()
+    return dataclasses.replace(defaults, image=config.image or defaults.image, gpu=gpu)
+
+
+def pipeline_function(config: PipelineConfig, retries: bool = True) -> Any:
+    """The pipeline of ``config.pipeline`` built for the cluster the flags describe (without
+    retries for the local runner, where a failure is not transient)."""
+    settings = cluster_settings(config)
+    return PIPELINES[config.pipeline](
+        settings if retries else dataclasses.replace(settings, retries=0)
+    )
+
+
+def arguments(config: PipelineConfig, pipeline: Any) -> dict[str, Any]:
+    """Pipeline arguments: --params-file < --param < --inputs; names checked, local paths made
+    absolute (local tasks run in other folders)."""
+    given: dict[str, Any] = {}
+    if config.params_file:
+        given |= read_settings_file(config.params_file)
+    given |= parse_assignments(config.param, "--param")
+    if config.inputs:
+        given["inputs"] = config.inputs
+    known = pipeline.component_spec.inputs or {}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{config.pipeline} pipeline has no parameter {unknown[0]!r}; its parameters: "
+            f"{', '.join(known)}"
+        )
+    if "inputs" in given:
+        given["inputs"] = [_absolute(str(item)) for item in given["inputs"]]
+    if "sweep_spec" in given:  # fail now, not after tokenising and splitting
+        SweepSpec.from_mapping(given["sweep_spec"], "--param sweep_spec")
+    return given
+
+
+def _absolute(location: str) -> str:
+    return location if "://" in location else str(Path(location).resolve())
+
+
+def compile_pipeline(config: PipelineConfig) -> Path:
+    """Write the pipeline's YAML (``config.output``, default ``genomeflow-<pipeline>.yaml``)."""
+    from kfp import compiler
+
+    path = Path(config.output or f"genomeflow-{config.pipeline}.yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(pipeline_function(config), str(path))
+    return path
+
+
+def run_local(config: PipelineConfig) -> tuple[str, str]:
+    """Run the pipeline on the KFP local runner (every task a subprocess of this Python).
+
+    Returns:
+        The KFP run id the tasks saw (``KFP_RUN_ID``, the tag of the MLflow parent run) and the
+        MLflow experiment.
+    """
+    from kfp import local
+
+    from genomeflow.tracking import resolve_tracking_uri
+
+    pipeline = pipeline_function(config, retries=False)
+    values = arguments(config, pipeline)
+    uri = resolve_tracking_uri()
+    if uri is None:
+        raise ConfigError(
+            "the pipeline records to MLflow: start the local services with `genomeflow services "
+            "up --object-store` or set MLFLOW_TRACKING_URI"
+        )
+    run_id = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    # Tasks inherit this environment: the run id ties their MLflow runs to the parent run, and
+    # `python3` in the task command must be this interpreter (with genomeflow installed).
+    os.environ.update({"KFP_RUN_ID": run_id, "MLFLOW_TRACKING_URI": uri})
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    root = Path(config.output or LOCAL_ROOT).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    log_path = root / f"{run_id}.log"
+    print(f"running the {config.pipeline} pipeline on the KFP local runner (task logs: {log_path})")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
+    with log_path.open("w", encoding="utf-8") as log:
+        try:
+            with contextlib.redirect_stdout(ProgressLog(log, sys.stdout)):
+                pipeline(**values)
+        except RuntimeError as error:  # the local runner's "pipeline failed"
+            raise PipelineError(
+                f"the {config.pipeline} pipeline failed: {COLOUR.sub('', str(error))} See the "
+                f"failing task's log in {log_path}; its MLflow runs are tagged kfp.run_id={run_id}"
+            ) from error
+    return run_id, values.get("experiment", pipeline.component_spec.inputs["experiment"].default)
+
+
+def submit(config: PipelineConfig) -> dict[str, Any]:
+    """Compile and send the pipeline to a Kubeflow Pipelines endpoint; optionally wait.
+
+    With ``config.version`` the YAML is uploaded as that version of the pipeline (the pipeline
+    is created on first upload) and the run uses it; otherwise the package is run directly.
+
+    Returns:
+        ``run_id``, ``url`` and, with --wait, ``state``.
+    """
+    import kfp
+
+    host = config.host or os.environ.get("KFP_HOST")
+    if not host:
+        raise ConfigError("give the Kubeflow Pipelines endpoint: --host URL (or set KFP_HOST)")
+    pipeline = pipeline_function(config)
+    values = arguments(config, pipeline)
+    package = compile_pipeline(
+        dataclasses.replace(config, output=config.output or f"genomeflow-{config.pipeline}.yaml")
+    )
+    name = pipeline.name
+    run_name = config.run_name or f"{name} {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    client = kfp.Client(host=host, namespace=config.namespace)
+    if config.version:
+        pipeline_id = (
+            client.get_pipeline_id(name)
+            or client.upload_pipeline(str(package), pipeline_name=name).pipeline_id
+        )
+        version = client.upload_pipeline_version(
+            str(package), pipeline_version_name=config.version, pipeline_id=pipeline_id
+        )
+        experiment = client.create_experiment(config.kfp_experiment, namespace=config.namespace)
+        run = client.run_pipeline(
+            experiment_id=experiment.experiment_id,
+            job_name=run_name,
+            params=values,
+            pipeline_id=pipeline_id,
+            version_id=version.pipeline_version_id,
+        )
+    else:
+        run = client.create_run_from_pipeline_package(
+            str(package),
+            arguments=values,
+            run_name=run_name,
+            experiment_name=config.kfp_experiment,
+            namespace=config.namespace,
+        )
+    result = {"run_id": run.run_id, "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}"}
+    if config.wait:
+        finished = client.wait_for_run_completion(run.run_id, timeout=int(config.timeout))
+        result["state"] = str(finished.state)
+    return result

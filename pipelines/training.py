@@ -1,0 +1,162 @@
+"""The training pipeline: FASTA in, a registered, gated, explained classifier out.
+
+tokenise -> dataset -> baselines (in parallel) and sweep -> train -> evaluate, crossval,
+interpret, compare -> register (the champion gate), inside one MLflow parent run that the exit
+task closes whatever happens.
+"""
+
+from typing import Any
+
+from kfp import dsl
+
+from genomeflow.cluster import ClusterSettings
+from genomeflow.components.baseline import baseline
+from genomeflow.components.bookkeeping import close_run, open_run
+from genomeflow.components.compare import compare
+from genomeflow.components.crossval import crossval
+from genomeflow.components.dataset import dataset
+from genomeflow.components.evaluate import evaluate
+from genomeflow.components.interpret import interpret
+from genomeflow.components.register import register
+from genomeflow.components.sweep import sweep
+from genomeflow.components.tokenise import tokenise
+from genomeflow.components.train import train
+from genomeflow.pipelines.k8s import configure
+
+NAME = "genomeflow-train"
+# A transformer sweep in the wandb format users bring (../shared/reference/sweeps/ style);
+# epochs come from the pipeline's `epochs`, hyperband stops poor trials early.
+DEFAULT_SWEEP: dict[str, Any] = {
+    "name": "transformer",
+    "method": "bayes",
+    "metric": {"name": "eval/f1", "goal": "maximize"},
+    "parameters": {
+        "learning_rate": {"distribution": "log_uniform_values", "min": 1e-4, "max": 3e-3},
+        "dropout": {"values": [0.1, 0.2, 0.3]},
+        "weight_decay": {"values": [0.0, 0.01, 0.1]},
+    },
+    "early_terminate": {"type": "hyperband", "min_iter": 1, "max_iter": 9, "eta": 3},
+}
+DEFAULT_BASELINES = [
+    {"features": "onehot", "classifier": "rf"},
+    {"features": "tfidf", "classifier": "xgb"},
+]
+
+
+def build(cluster: ClusterSettings | None = None) -> Any:
+    """The training pipeline, with ``cluster``'s Kubernetes settings on its tasks."""
+    cluster = cluster or ClusterSettings()
+
+    @dsl.pipeline(name=NAME, description=__doc__.splitlines()[0])
+    def training(
+        inputs: list = [],
+        label_table: str = "",
+        experiment: str = "genomeflow",
+        model_name: str = "genomeflow",
+        tokeniser_method: str = "unigram",
+        vocab_size: int = 4096,
+        baselines: list = DEFAULT_BASELINES,
+        sweep_spec: dict = DEFAULT_SWEEP,
+        sweep_trials: int = 20,
+        architecture: str = "distilbert",
+        preset: str = "small",
+        epochs: int = 10,
+        train_settings: dict = {},
+        folds: int = 5,
+        interpret_limit: int = 200,
+        gate_metric: str = "f1_macro",
+        min_gain: float = 0.0,
+    ):
+        closing = configure(close_run(experiment=experiment), cluster)
+        with dsl.ExitHandler(closing, name="mlflow-run"):
+            opened = configure(open_run(pipeline=NAME, experiment=experiment), cluster)
+            tokens = configure(
+                tokenise(
+                    inputs=inputs,
+                    method=tokeniser_method,
+                    vocab_size=vocab_size,
+                    experiment=experiment,
+                ),
+                cluster,
+                cache=True,
+            ).after(opened)
+            data = configure(
+                dataset(
+                    inputs=inputs,
+                    tokeniser=tokens.outputs["tokeniser"],
+                    label_table=label_table,
+                    experiment=experiment,
+                ),
+                cluster,
+                cache=True,
+            )
+            split = data.outputs["dataset"]
+            with dsl.ParallelFor(baselines) as recipe:
+                configure(
+                    baseline(
+                        dataset=split,
+                        features=recipe.features,
+                        classifier=recipe.classifier,
+                        experiment=experiment,
+                    ),
+                    cluster,
+                )
+            transformer = {
+                "architecture": architecture,
+                "preset": preset,
+                "epochs": epochs,
+                "settings": train_settings,
+                "experiment": experiment,
+            }
+            tuned = configure(
+                sweep(
+                    dataset=split,
+                    spec=sweep_spec,
+                    trials=sweep_trials,
+                    preset=preset,
+                    epochs=epochs,
+                    settings=train_settings,
+                    experiment=experiment,
+                ),
+                cluster,
+                gpu=True,
+                network=False,
+            )
+            best = tuned.outputs["result"]
+            trained = configure(
+                train(dataset=split, sweep=best, **transformer), cluster, gpu=True, network=False
+            )
+            model = trained.outputs["model"]
+            checks = [
+                configure(evaluate(model=model, dataset=split, experiment=experiment), cluster),
+                configure(
+                    crossval(dataset=split, sweep=best, folds=folds, **transformer),
+                    cluster,
+                    gpu=True,
+                    network=False,
+                ),
+                configure(
+                    interpret(
+                        model=model, inputs=inputs, limit=interpret_limit, experiment=experiment
+                    ),
+                    cluster,
+                    gpu=True,
+                ),
+                configure(
+                    compare(model=model, registered_name=model_name, experiment=experiment),
+                    cluster,
+                ),
+            ]
+            configure(
+                register(
+                    model=model,
+                    dataset=split,
+                    name=model_name,
+                    metric=gate_metric,
+                    min_gain=min_gain,
+                    experiment=experiment,
+                ),
+                cluster,
+            ).after(*checks)
+
+    return training

@@ -1,0 +1,91 @@
+"""``genomeflow evaluate``: score any saved model on one split of a dataset, with a report.
+
+The same numbers as the model's own test evaluation (the classifiers are deterministic), laid
+out for people: ``<split>_metrics.json``, the four plots and one self-contained ``report.html``
+(images embedded) that the Kubeflow UI can show as an HTML artifact.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+from genomeflow.config import EvaluateConfig
+from genomeflow.errors import InputError
+from genomeflow.evaluate.metrics import Evaluation, evaluate_predictions
+from genomeflow.evaluate.plots import write_evaluation
+from genomeflow.storage import atomic_directory
+
+REPORT = "report.html"
+SHOWN = ("accuracy", "balanced_accuracy", "f1_macro", "mcc", "roc_auc", "pr_auc", "log_loss")
+
+
+@dataclass(frozen=True)
+class EvaluateSummary:
+    """What :func:`evaluate_model` measured and wrote."""
+
+    output: str
+    split: str
+    evaluation: Evaluation
+
+    def metrics(self) -> dict[str, float]:
+        """``<split>_<metric>`` for every finite metric: the names MLflow and KFP carry."""
+        return self.evaluation.scalars(f"{self.split}_")
+
+
+def evaluate_model(config: EvaluateConfig) -> EvaluateSummary:
+    """Score ``config.model`` on ``config.split`` of ``config.dataset``; write plots and report.
+
+    Raises:
+        InputError: the model or dataset cannot be read, their classes differ, or the split
+            is empty.
+    """
+    from genomeflow.data import load_dataset
+    from genomeflow.predict import load_classifier
+
+    classifier = load_classifier(config.model)
+    dataset = load_dataset(config.dataset)
+    label_names = list(classifier.label_names)
+    if dataset.label_names != label_names:
+        raise InputError(
+            f"{config.dataset}: its classes {dataset.label_names} differ from the model's "
+            f"{label_names}; evaluate on a dataset with the model's classes, in that order"
+        )
+    rows = dataset.splits[config.split]
+    if rows.empty:
+        raise InputError(f"{config.dataset}: the {config.split} split is empty")
+    probabilities = classifier.predict_proba(rows["sequence"].tolist())
+    evaluation = evaluate_predictions(rows["label"].to_numpy(), probabilities, label_names)
+    with atomic_directory(config.output) as folder:
+        written = write_evaluation(evaluation, folder, prefix=f"{config.split}_")
+        plots = {path.stem: path.read_bytes() for path in written if path.suffix == ".png"}
+        title = f"{Path(config.model).name} on the {config.split} split of {config.dataset}"
+        (folder / REPORT).write_text(report_page(evaluation, title, plots), encoding="utf-8")
+    return EvaluateSummary(str(config.output), config.split, evaluation)
+
+
+def report_page(evaluation: Evaluation, title: str, plots: dict[str, bytes]) -> str:
+    """One HTML page: headline metrics, per-class scores and the plots (name -> PNG), embedded."""
+    from genomeflow.compare.report import html_page, html_table, number, png_image
+
+    headline = html_table(
+        ["metric", "value"], [[name, number(evaluation.metrics.get(name))] for name in SHOWN]
+    )
+    per_class = html_table(
+        ["class", "precision", "recall", "F1", "ROC-AUC", "support"],
+        [
+            [
+                name,
+                *(number(scores[k]) for k in ("precision", "recall", "f1", "roc_auc")),
+                str(scores["support"]),
+            ]
+            for name, scores in evaluation.per_class.items()
+        ],
+    )
+    images = "\n".join(png_image(png, name) for name, png in plots.items())
+    body = (
+        f"<h1>{html.escape(title)}</h1>\n<p>{evaluation.count} sequences; metrics from predicted "
+        f"probabilities.</p>\n{headline}\n<h2>Per class</h2>\n{per_class}\n<h2>Plots</h2>\n{images}"
+    )
+    return html_page(title, body)

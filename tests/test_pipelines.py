@@ -1,0 +1,344 @@
+"""Kubeflow components and pipelines: each component's function on tiny data, the compiled YAML
+(GPU scheduling, secrets, images, caching), and the whole training pipeline on the KFP local
+runner against the real MLflow server and S3 store on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
+
+from genomeflow import cli
+from genomeflow.cluster import PROJECT_IMAGE, SECRETS
+from genomeflow.components.baseline import baseline
+from genomeflow.components.compare import compare
+from genomeflow.components.crossval import crossval
+from genomeflow.components.dataset import dataset
+from genomeflow.components.evaluate import evaluate
+from genomeflow.components.interpret import interpret
+from genomeflow.components.predict import predict
+from genomeflow.components.sweep import sweep
+from genomeflow.components.synthetic import synthetic
+from genomeflow.components.tokenise import tokenise
+from genomeflow.components.train import train
+from genomeflow.pipelines.training import DEFAULT_SWEEP
+from helpers import MOTIF, fasta_text, planted_records, write_text
+
+GPU_STEPS = {"sweep", "train", "crossval", "interpret"}
+CACHED_STEPS = {"tokenise", "dataset"}
+TINY = {"preset": "tiny", "epochs": 1}
+QUICK_SWEEP = {**DEFAULT_SWEEP, "early_terminate": None}
+QUICK_SWEEP.pop("early_terminate")
+
+
+def artifact(kind, folder: Path, name: str):
+    return kind(name=name, uri=str(folder / name))
+
+
+@pytest.fixture(scope="module")
+def class_files(tmp_path_factory) -> list[str]:
+    folder = tmp_path_factory.mktemp("classes")
+    return [
+        str(write_text(folder / "promoter.fa", fasta_text(planted_records(80, 60, 1, MOTIF)))),
+        str(write_text(folder / "background.fa", fasta_text(planted_records(80, 60, 2, None)))),
+    ]
+
+
+# --- each component's Python function on tiny data (untracked: no MLflow configured) --------
+
+
+def test_data_components_as_python_functions(class_files, tmp_path):
+    tokens, metrics = artifact(Artifact, tmp_path, "tok"), artifact(Metrics, tmp_path, "m1")
+    tokenise.python_func(
+        inputs=class_files, tokeniser=tokens, metrics=metrics, method="kmer",
+        settings={"k": 4}, experiment="x",
+    )  # fmt: skip
+    assert (Path(tokens.path) / "tokenizer.json").is_file()
+    assert metrics.metadata["vocab_size"] == 4**4 + 5  # 4-mers and the special tokens
+
+    split, metrics = artifact(Dataset, tmp_path, "ds"), artifact(Metrics, tmp_path, "m2")
+    dataset.python_func(
+        inputs=class_files, tokeniser=tokens, dataset=split, metrics=metrics, seed=3
+    )
+    assert metrics.metadata["rows_train"] > metrics.metadata["rows_test"] > 0
+    assert pd.read_parquet(Path(split.path) / "parquet" / "test.parquet").shape[0] > 0
+
+    controls, metrics = artifact(Dataset, tmp_path, "ctl"), artifact(Metrics, tmp_path, "m3")
+    synthetic.python_func(inputs=class_files[:1], controls=controls, metrics=metrics, k=2)
+    assert metrics.metadata["controls"] == 80
+
+
+def test_model_components_as_python_functions(planted, class_files, tmp_path):
+    made = {}
+    for name, kind in [
+        ("model", Model), ("metrics", Metrics), ("classification", ClassificationMetrics),
+    ]:  # fmt: skip
+        made[name] = artifact(kind, tmp_path, f"baseline_{name}")
+    ds = Dataset(uri=planted)
+    baseline.python_func(dataset=ds, features="tfidf", classifier="logreg", **made)
+    assert made["metrics"].metadata["test_accuracy"] > 0.9  # the planted motif
+    confusion = made["classification"].metadata["confusionMatrix"]
+    assert [c["displayName"] for c in confusion["annotationSpecs"]] == ["promoter", "background"]
+    assert sum(map(sum, (row["row"] for row in confusion["rows"]))) == 48  # the test split
+    roc = made["classification"].metadata["confidenceMetrics"]
+    assert roc[0]["falsePositiveRate"] == 0.0 and roc[-1]["recall"] == 1.0
+
+    tuned = artifact(Artifact, tmp_path, "sweep")
+    sweep.python_func(
+        dataset=ds, result=tuned, metrics=artifact(Metrics, tmp_path, "sm"),
+        spec=QUICK_SWEEP, trials=2, **TINY,
+    )  # fmt: skip
+    assert json.loads((Path(tuned.path) / "best_params.json").read_text())["params"]
+
+    model, train_metrics = artifact(Model, tmp_path, "model"), artifact(Metrics, tmp_path, "tm")
+    train.python_func(dataset=ds, sweep=tuned, model=model, metrics=train_metrics, **TINY)
+    assert {"valid_f1_macro", "test_f1_macro"} <= set(train_metrics.metadata)
+
+    report, scored = artifact(HTML, tmp_path, "eval.html"), artifact(Metrics, tmp_path, "em")
+    evaluate.python_func(
+        model=model, dataset=ds, evaluation=artifact(Artifact, tmp_path, "ev"), report=report,
+        metrics=scored, classification=artifact(ClassificationMetrics, tmp_path, "ec"),
+    )  # fmt: skip
+    # evaluate re-scores the test split: the same numbers train recorded
+    assert scored.metadata["test_f1_macro"] == pytest.approx(
+        train_metrics.metadata["test_f1_macro"], abs=1e-9
+    )
+    assert '<img src="data:image/png;base64,' in Path(report.path).read_text()
+
+    folds = artifact(Metrics, tmp_path, "cvm")
+    crossval.python_func(
+        dataset=ds, sweep=tuned, result=artifact(Artifact, tmp_path, "cv"), metrics=folds,
+        folds=2, **TINY,
+    )  # fmt: skip
+    assert "cv_f1_macro_mean" in folds.metadata
+
+    page = artifact(HTML, tmp_path, "interpret.html")
+    interpret.python_func(
+        model=model, inputs=class_files[:1], attributions=artifact(Artifact, tmp_path, "ig"),
+        report=page, metrics=artifact(Metrics, tmp_path, "im"), limit=12, steps=8,
+    )  # fmt: skip
+    assert "top k-mer towards" in Path(page.path).read_text()
+
+    notes = artifact(Markdown, tmp_path, "compare.md")
+    compare.python_func(
+        model=model, result=artifact(Artifact, tmp_path, "cmp"), report=notes,
+        metrics=artifact(Metrics, tmp_path, "cm"),
+    )  # fmt: skip
+    assert "alpha" in Path(notes.path).read_text()
+
+    table = artifact(Dataset, tmp_path, "predictions")
+    predict.python_func(
+        model=model.path, inputs=class_files[1:], predictions=table,
+        metrics=artifact(Metrics, tmp_path, "pm"),
+    )  # fmt: skip
+    assert len(pd.read_parquet(table.path)) == 80
+
+
+# --- the compiled YAML ----------------------------------------------------------------------
+
+
+def load_compiled(text: str) -> dict:
+    """KFP writes the pipeline spec, then the platform (Kubernetes) spec as a second document."""
+    spec: dict = {}
+    for document in yaml.safe_load_all(text):
+        spec |= document
+    return spec
+
+
+def compiled(tmp_path: Path, *flags: str) -> dict:
+    path = tmp_path / "pipeline.yaml"
+    assert cli.main(["pipeline", "compile", "-o", str(path), *flags]) == 0
+    return load_compiled(path.read_text())
+
+
+def executors(spec: dict) -> dict[str, dict]:
+    """Step name -> its container (``exec-train`` -> ``train``)."""
+    found = spec["deploymentSpec"]["executors"].items()
+    return {name.removeprefix("exec-"): body["container"] for name, body in found}
+
+
+def kubernetes(spec: dict) -> dict[str, dict]:
+    found = spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"].items()
+    return {name.removeprefix("exec-"): body for name, body in found}
+
+
+def test_compiled_pipeline_runs_gpu_steps_on_gpu_nodes(tmp_path):
+    spec = compiled(tmp_path)
+    containers, platform = executors(spec), kubernetes(spec)
+    assert set(containers) > GPU_STEPS
+    for step, container in containers.items():
+        accelerator = container.get("resources", {}).get("accelerator")
+        selector = platform[step].get("nodeSelector", {}).get("labels")
+        tolerations = platform[step].get("tolerations")
+        if step in GPU_STEPS:
+            assert accelerator["resourceType"] == accelerator["type"] == "nvidia.com/gpu"
+            assert accelerator["resourceCount"] == accelerator["count"] == "1"
+            assert selector == {"nvidia.com/gpu.present": "true"}
+            assert tolerations == [
+                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+            ]
+        else:
+            assert accelerator is None and selector is None and tolerations is None, step
+        resources = container["resources"]
+        assert resources["cpuRequest"] > 0 and resources["memoryRequest"] > 0, step
+
+
+def test_compile_flags_choose_gpu_pool_and_image(tmp_path):
+    spec = compiled(
+        tmp_path, "--gpu-node-label", "pool", "--gpu-node-value", "h100", "--gpus", "2",
+        "--gpu-taint", "dedicated", "--image", "registry.example/genomeflow:test",
+    )  # fmt: skip
+    platform, containers = kubernetes(spec), executors(spec)
+    assert platform["train"]["nodeSelector"]["labels"] == {"pool": "h100"}
+    assert platform["train"]["tolerations"][0]["key"] == "dedicated"
+    assert containers["train"]["resources"]["accelerator"]["resourceCount"] == "2"
+    assert {c["image"] for c in containers.values()} == {"registry.example/genomeflow:test"}
+
+
+def test_compiled_pipeline_references_secrets_and_never_inlines_them(tmp_path, monkeypatch):
+    planted_secret = "s3cr3t-value-that-must-not-leak"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", planted_secret)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", planted_secret)
+    path = tmp_path / "p.yaml"
+    assert cli.main(["pipeline", "compile", "-o", str(path)]) == 0
+    text = path.read_text()
+    assert planted_secret not in text
+    spec = load_compiled(text)
+    for step, container in executors(spec).items():
+        assert container["image"] == PROJECT_IMAGE, step  # the project image everywhere
+        assert not container.get("env"), step  # nothing set by value
+        platform = kubernetes(spec)[step]
+        referenced = {
+            (entry["secretName"], pair["envVar"])
+            for entry in platform["secretAsEnv"]
+            for pair in entry["keyToEnv"]
+        }
+        wanted = {(s.name, key) for s in SECRETS for key in (*s.keys, *s.optional_keys)}
+        assert referenced == wanted, step
+        assert platform["fieldPathAsEnv"] == [
+            {"name": "KFP_RUN_ID", "fieldPath": "metadata.labels['pipeline/runid']"}
+        ]
+
+
+def test_compiled_pipeline_caches_data_steps_only_and_retries_network_steps(tmp_path):
+    spec = compiled(tmp_path)
+    tasks = {}
+    for component in spec["components"].values():  # the exit handler's inner DAG
+        tasks |= component.get("dag", {}).get("tasks", {})
+    tasks |= spec["root"]["dag"]["tasks"]
+    for name, task in tasks.items():
+        step = name.removeprefix("for-loop-2-")  # baseline sits inside the ParallelFor
+        if step not in executors(spec):
+            continue
+        cached = task.get("cachingOptions", {}).get("enableCache", False)
+        assert cached == (step in CACHED_STEPS), step
+        retried = "retryPolicy" in task
+        assert retried == (step not in {"sweep", "train", "crossval"}), step
+
+
+def test_every_pipeline_parameter_is_typed_with_a_default(tmp_path):
+    for pipeline in ("training", "predict"):
+        spec = compiled(tmp_path, "--pipeline", pipeline)
+        parameters = spec["root"]["inputDefinitions"]["parameters"]
+        assert parameters, pipeline
+        for name, parameter in parameters.items():
+            assert parameter["parameterType"] in {
+                "STRING", "NUMBER_INTEGER", "NUMBER_DOUBLE", "LIST", "STRUCT", "BOOLEAN",
+            }, name  # fmt: skip
+            assert "defaultValue" in parameter, name
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["pipeline", "run"], "needs --local"),
+        (["pipeline", "run", "--local", "--param", "nonsense=1"], "has no parameter 'nonsense'"),
+        (["pipeline", "run", "--local", "--param", "preset"], "is not name=value"),
+        (["pipeline", "submit"], "--host URL"),
+        (
+            ["pipeline", "run", "--local", "--param", "sweep_spec={method: nope}"],
+            "choose random, grid or bayes",
+        ),
+    ],
+)
+def test_pipeline_command_errors_are_one_line(argv, message, capsys):
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+
+
+# --- the whole training pipeline on the KFP local runner -----------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_training_pipeline_on_local_runner_registers_a_champion(live, class_files, tmp_path):
+    import boto3
+    import mlflow
+
+    from genomeflow.storage import s3, upload
+
+    bucket = live["object_store"]["bucket"]
+    inputs = []
+    for path in class_files:  # the pipeline reads its inputs from the object store
+        uri = f"s3://{bucket}/pipeline-test/{Path(path).name}"
+        upload(path, uri)
+        inputs.append(uri)
+    params = {
+        "experiment": "pipeline-test",
+        "model_name": "pipeline-test",
+        "tokeniser_method": "kmer",
+        "baselines": [{"features": "onehot", "classifier": "logreg"}],
+        "sweep_spec": QUICK_SWEEP,
+        "sweep_trials": 1,
+        "preset": "tiny",
+        "epochs": 2,
+        "folds": 2,
+        "interpret_limit": 8,
+    }
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    done = subprocess.run(
+        [sys.executable, "-m", "genomeflow", "pipeline", "run", "--local", "-o",
+         str(tmp_path / "root"), "--params-file", str(params_file), "--inputs", *inputs],
+        capture_output=True, text=True, env=os.environ.copy(), timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    summary = done.stdout[done.stdout.index("stage ") :]
+    for stage in ("tokenise", "dataset", "baseline onehot+logreg", "sweep", "train", "register"):
+        assert stage in summary
+    assert "MLflow UI: http://127.0.0.1:" in summary
+    assert "registered model: pipeline-test version 1 (gate: promoted)" in summary
+
+    client = mlflow.MlflowClient(live["mlflow"]["uri"])
+    experiment = client.get_experiment_by_name("pipeline-test")
+    parent = client.search_runs(
+        [experiment.experiment_id], "tags.`genomeflow.pipeline` = 'genomeflow-train'"
+    )[0]
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["kfp.run_id"].startswith("local-")
+    children = client.search_runs(
+        [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    )
+    names = {run.info.run_name for run in children}
+    assert names >= {"tokenise", "dataset", "baseline", "sweep", "train", "evaluate",
+                     "crossval", "interpret", "compare", "register"}  # fmt: skip
+    for run in children:
+        assert run.data.tags["kfp.run_id"] == parent.data.tags["kfp.run_id"]
+        assert run.info.artifact_uri.startswith("s3://")  # MLflow's artifacts live in S3
+    keys = boto3.client("s3", **s3.settings()).list_objects_v2(Bucket=bucket, Prefix="mlflow/")[
+        "KeyCount"
+    ]
+    assert keys > 0
+
+    champion = mlflow.pyfunc.load_model("models:/pipeline-test@champion")
+    frame = pd.DataFrame({"sequence": ["ACGT" * 10 + MOTIF + "ACGT" * 5, "ACGT" * 16]})
+    predicted = champion.predict(frame)
+    assert set(predicted["label"]) <= {"background", "promoter"} and len(predicted) == 2

@@ -7,6 +7,7 @@ the component files stay thin and hold no logic.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -51,3 +52,38 @@ def copy_file(source: str | Path, target: str) -> None:
     """Copy one report file to an artifact path (HTML/Markdown artifacts are single files)."""
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
+
+
+def object_store_uri(uri: str) -> str:
+    """A KFP artifact's URI as the s3:// URI genomeflow reads: KFP names its MinIO store
+    ``minio://`` but speaks S3 to it (the genomeflow-s3 Secret must point at that store)."""
+    if uri.startswith("minio://"):
+        return "s3://" + uri.removeprefix("minio://")
+    if not uri.startswith("s3://"):
+        raise ValueError(f"{uri}: Katib trials read artifacts from S3; use an S3 pipeline root")
+    return uri
+
+
+def run_sweep_step(
+    settings: dict[str, Any],
+    dataset: Any,
+    result: Any,
+    backend: str,
+    experiment: str,
+    metrics: Any,
+) -> None:
+    """The sweep on this machine (Optuna) or as a Katib Experiment; ``auto`` picks Katib inside
+    a Kubernetes pod. Katib trials read the dataset from the object store and write their models
+    under ``<result>-trials``; the best params land in the result artifact either way."""
+    from genomeflow.storage import download
+
+    if backend == "auto":
+        backend = "katib" if os.environ.get("KUBERNETES_SERVICE_HOST") else "local"
+    if backend == "local":
+        step = {**settings, "dataset": dataset.path, "output": result.path}
+        run_step("sweep", step, experiment, metrics)
+        return
+    trials = object_store_uri(result.uri) + "-trials"
+    step = {**settings, "dataset": object_store_uri(dataset.uri), "output": trials}
+    run_step("sweep", {**step, "backend": "katib"}, experiment, metrics)
+    download(f"{trials}/best_params.json", Path(result.path) / "best_params.json")

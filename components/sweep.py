@@ -15,25 +15,18 @@ def sweep(
     trials: int = 20,
     preset: str = "tiny",
     epochs: int = 10,
+    backend: str = "auto",
     settings: dict = {},
     experiment: str = "genomeflow",
 ):
-    """Tune transformer hyperparameters on the valid split (wandb-style spec as a mapping);
-    writes trials.csv, best_params.json and plots."""
+    """Tune transformer hyperparameters on the valid split (wandb-style spec as a mapping):
+    Optuna here, a Katib Experiment on a cluster (backend auto, local or katib)."""
     import json
     import tempfile
 
-    from genomeflow.components.runtime import merged, run_step
+    from genomeflow.components.runtime import merged, run_sweep_step
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(spec, handle)
-    step = merged(
-        settings,
-        dataset=dataset.path,
-        output=result.path,
-        spec=handle.name,
-        trials=trials,
-        preset=preset,
-        epochs=epochs,
-    )
-    run_step("sweep", step, experiment, metrics)
+    step = merged(settings, spec=handle.name, trials=trials, preset=preset, epochs=epochs)
+    run_sweep_step(step, dataset, result, backend, experiment, metrics)

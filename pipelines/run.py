@@ -4,11 +4,13 @@ a Kubeflow Pipelines endpoint."""
 import contextlib
 import dataclasses
 import io
+import logging
 import os
 import re
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -156,15 +158,22 @@ def run_local(config: PipelineConfig) -> tuple[str, str]:
     log_path = root / f"{run_id}.log"
     print(f"running the {config.pipeline} pipeline on the KFP local runner (task logs: {log_path})")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
+    # It warns, per task, that cluster settings (resources, GPUs, image) do nothing locally.
+    warnings.filterwarnings("ignore", module=r"kfp\.local\.")
     with log_path.open("w", encoding="utf-8") as log:
+        progress = ProgressLog(log, sys.stdout)
+        root_logger, handlers = logging.getLogger(), logging.getLogger().handlers[:]
+        root_logger.handlers = [logging.StreamHandler(progress)]  # the runner's own messages too
         try:
-            with contextlib.redirect_stdout(ProgressLog(log, sys.stdout)):
+            with contextlib.redirect_stdout(progress):
                 pipeline(**values)
         except RuntimeError as error:  # the local runner's "pipeline failed"
             raise PipelineError(
                 f"the {config.pipeline} pipeline failed: {COLOUR.sub('', str(error))} See the "
                 f"failing task's log in {log_path}; its MLflow runs are tagged kfp.run_id={run_id}"
             ) from error
+        finally:
+            root_logger.handlers = handlers
     return run_id, values.get("experiment", pipeline.component_spec.inputs["experiment"].default)
 
 
@@ -175,7 +184,7 @@ def submit(config: PipelineConfig) -> dict[str, Any]:
     is created on first upload) and the run uses it; otherwise the package is run directly.
 
     Returns:
-        ``run_id``, ``url`` and, with --wait, ``state``.
+        ``run_id``, ``url``, the MLflow ``experiment`` and, with --wait, ``state``.
     """
     import kfp
 
@@ -189,7 +198,10 @@ def submit(config: PipelineConfig) -> dict[str, Any]:
     )
     name = pipeline.name
     run_name = config.run_name or f"{name} {time.strftime('%Y-%m-%d %H:%M:%S')}"
-    client = kfp.Client(host=host, namespace=config.namespace)
+    # KFP_TOKEN: a bearer token for clusters behind authentication (e.g. from CI)
+    client = kfp.Client(
+        host=host, namespace=config.namespace, existing_token=os.environ.get("KFP_TOKEN")
+    )
     if config.version:
         pipeline_id = (
             client.get_pipeline_id(name)
@@ -214,7 +226,13 @@ def submit(config: PipelineConfig) -> dict[str, Any]:
             experiment_name=config.kfp_experiment,
             namespace=config.namespace,
         )
-    result = {"run_id": run.run_id, "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}"}
+    result = {
+        "run_id": run.run_id,
+        "url": f"{host.rstrip('/')}/#/runs/details/{run.run_id}",
+        "experiment": values.get(
+            "experiment", pipeline.component_spec.inputs["experiment"].default
+        ),
+    }
     if config.wait:
         finished = client.wait_for_run_completion(run.run_id, timeout=int(config.timeout))
         result["state"] = str(finished.state)

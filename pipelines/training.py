@@ -58,6 +58,7 @@ def build(cluster: ClusterSettings | None = None) -> Any:
         baselines: list = DEFAULT_BASELINES,
         sweep_spec: dict = DEFAULT_SWEEP,
         sweep_trials: int = 20,
+        sweep_backend: str = "auto",
         architecture: str = "distilbert",
         preset: str = "small",
         epochs: int = 10,
@@ -92,7 +93,7 @@ def build(cluster: ClusterSettings | None = None) -> Any:
             )
             split = data.outputs["dataset"]
             with dsl.ParallelFor(baselines) as recipe:
-                configure(
+                classic = configure(
                     baseline(
                         dataset=split,
                         features=recipe.features,
@@ -115,13 +116,13 @@ def build(cluster: ClusterSettings | None = None) -> Any:
                     trials=sweep_trials,
                     preset=preset,
                     epochs=epochs,
+                    backend=sweep_backend,
                     settings=train_settings,
                     experiment=experiment,
                 ),
                 cluster,
-                gpu=True,
                 network=False,
-            )
+            )  # on a cluster the trials are Katib's GPU pods; this step only waits for them
             best = tuned.outputs["result"]
             trained = configure(
                 train(dataset=split, sweep=best, **transformer), cluster, gpu=True, network=False
@@ -157,6 +158,6 @@ def build(cluster: ClusterSettings | None = None) -> Any:
                     experiment=experiment,
                 ),
                 cluster,
-            ).after(*checks)
+            ).after(*checks, classic)  # the gate comes last: every score is in by then
 
     return training

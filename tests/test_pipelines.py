@@ -8,7 +8,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 import pytest
@@ -24,6 +27,7 @@ from genomeflow.components.dataset import dataset
 from genomeflow.components.evaluate import evaluate
 from genomeflow.components.interpret import interpret
 from genomeflow.components.predict import predict
+from genomeflow.components.runtime import object_store_uri
 from genomeflow.components.sweep import sweep
 from genomeflow.components.synthetic import synthetic
 from genomeflow.components.tokenise import tokenise
@@ -31,7 +35,8 @@ from genomeflow.components.train import train
 from genomeflow.pipelines.training import DEFAULT_SWEEP
 from helpers import MOTIF, fasta_text, planted_records, write_text
 
-GPU_STEPS = {"sweep", "train", "crossval", "interpret"}
+REPO = Path(__file__).resolve().parents[1]
+GPU_STEPS = {"train", "crossval", "interpret"}  # sweep trials: Katib's GPU pods (test_katib)
 CACHED_STEPS = {"tokenise", "dataset"}
 TINY = {"preset": "tiny", "epochs": 1}
 QUICK_SWEEP = {**DEFAULT_SWEEP, "early_terminate": None}
@@ -315,7 +320,8 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
     for stage in ("tokenise", "dataset", "baseline tfidf+logreg", "sweep", "train", "register"):
         assert stage in summary
     assert "MLflow UI: http://127.0.0.1:" in summary
-    assert "registered model: pipeline-test version 1 (gate: promoted)" in summary
+    assert "registered model: pipeline-test version 1, f1_macro " in summary
+    assert "(no champion before): gate promoted; serve models:/pipeline-test@champion" in summary
 
     client = mlflow.MlflowClient(live["mlflow"]["uri"])
     experiment = client.get_experiment_by_name("pipeline-test")
@@ -343,3 +349,134 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
     frame = pd.DataFrame({"sequence": ["ACGT" * 10 + MOTIF + "ACGT" * 5, "ACGT" * 16]})
     predicted = champion.predict(frame)
     assert set(predicted["label"]) <= {"background", "promoter"} and len(predicted) == 2
+
+
+# --- submit: argument handling and the requests, against a faked KFP API (no cluster here) ---
+
+
+class FakeKfpApi(BaseHTTPRequestHandler):
+    """Answers the few KFP v2beta1 endpoints `kfp.Client` calls, and records every request."""
+
+    requests: ClassVar[list[tuple[str, str, bytes]]] = []
+    final_state = "SUCCEEDED"
+    REPLIES: ClassVar[dict[str, dict]] = {
+        "/apis/v2beta1/experiments": {"experiment_id": "e1", "display_name": "genomeflow"},
+        "/apis/v2beta1/runs": {"run_id": "r1", "display_name": "run"},
+        "/apis/v2beta1/pipelines/upload_version": {
+            "pipeline_version_id": "v1",
+            "pipeline_id": "p1",
+        },
+        "/apis/v2beta1/pipelines/upload": {"pipeline_id": "p1"},
+    }
+
+    def _reply(self, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self.requests.append(("GET", self.path, b""))
+        run = self.path.startswith("/apis/v2beta1/runs/")
+        self._reply({"run_id": "r1", "state": self.final_state} if run else {})
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.requests.append(("POST", self.path, body))
+        self._reply(self.REPLIES.get(self.path.split("?")[0], {}))
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_kfp_api():
+    FakeKfpApi.requests = []
+    FakeKfpApi.final_state = "SUCCEEDED"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeKfpApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_submit_uploads_a_version_and_runs_it_against_faked_kfp_api(fake_kfp_api, tmp_path):
+    argv = ["pipeline", "submit", "--host", fake_kfp_api, "-o", str(tmp_path / "p.yaml"),
+            "--inputs", "s3://data/a.fa", "s3://data/b.fa", "--param", "preset=tiny",
+            "--version", "0123abc", "--wait"]  # fmt: skip
+    assert cli.main(argv) == 0
+    posted = {path.split("?")[0]: (path, body) for verb, path, body in FakeKfpApi.requests}
+    assert b"# Name: genomeflow-train" in posted["/apis/v2beta1/pipelines/upload"][1]
+    assert "name=0123abc" in posted["/apis/v2beta1/pipelines/upload_version"][0]
+    run = json.loads(posted["/apis/v2beta1/runs"][1])
+    assert run["pipeline_version_reference"] == {"pipeline_id": "p1", "pipeline_version_id": "v1"}
+    assert run["runtime_config"]["parameters"] == {
+        "preset": "tiny",
+        "inputs": ["s3://data/a.fa", "s3://data/b.fa"],
+    }
+    assert ("GET", "/apis/v2beta1/runs/r1", b"") in FakeKfpApi.requests  # --wait polled it
+
+
+def test_submit_reports_a_failed_run_against_faked_kfp_api(fake_kfp_api, tmp_path, capsys):
+    FakeKfpApi.final_state = "FAILED"
+    argv = ["pipeline", "submit", "--host", fake_kfp_api, "-o", str(tmp_path / "p.yaml"),
+            "--pipeline", "predict", "--wait"]  # fmt: skip
+    assert cli.main(argv) == 2
+    assert "run r1 ended FAILED" in capsys.readouterr().err
+    run = json.loads(
+        next(b for verb, path, b in FakeKfpApi.requests if path == "/apis/v2beta1/runs")
+    )
+    assert "genomeflow-predict" in json.dumps(run["pipeline_spec"])  # the package, sent inline
+
+
+def test_katib_sweeps_read_kfp_minio_artifacts_as_s3():
+    assert object_store_uri("minio://mlpipeline/v2/a/b") == "s3://mlpipeline/v2/a/b"
+    assert object_store_uri("s3://bucket/a") == "s3://bucket/a"
+    with pytest.raises(ValueError, match="use an S3 pipeline root"):
+        object_store_uri("gs://bucket/a")
+
+
+# --- the parameter files and CI workflows that drive the pipelines -------------------------
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "retrain.yaml"])
+def test_example_parameter_files_name_real_pipeline_parameters(name):
+    from genomeflow.config import PipelineConfig
+    from genomeflow.pipelines import run
+
+    config = PipelineConfig(action="compile", params_file=str(REPO / "examples/pipeline" / name))
+    assert run.arguments(config, run.pipeline_function(config))  # unknown names raise
+
+
+def test_workflows_call_the_pipeline_command_with_flags_it_has():
+    from dataclasses import fields
+
+    from genomeflow.config import PipelineConfig
+
+    flags = {"--" + item.name.replace("_", "-") for item in fields(PipelineConfig)} | {"-o"}
+    ci = yaml.safe_load((REPO / ".github/workflows/ci.yml").read_text())
+    retrain = yaml.safe_load((REPO / ".github/workflows/retrain.yml").read_text())
+    assert "make test" in json.dumps(ci)
+    triggers = retrain[True]  # YAML 1.1 reads the key `on` as True
+    assert {"schedule", "workflow_dispatch", "push"} <= set(triggers)
+    assert triggers["push"]["paths"] == ["examples/pipeline/retrain.yaml"]
+    commands = [step.get("run", "") for step in retrain["jobs"]["retrain"]["steps"]]
+    submit = next(command for command in commands if "pipeline submit" in command)
+    compile_ = next(command for command in commands if "pipeline compile" in command)
+    for command in (submit, compile_):
+        used = {word for word in command.split() if word.startswith("--")}
+        assert used <= flags, used - flags
+    assert "--wait" in submit and "--version" in submit and "GITHUB_SHA" in submit
+
+
+@pytest.mark.parametrize("pipeline", ["train", "predict"])
+def test_docs_examples_are_a_fresh_compile(pipeline, tmp_path, monkeypatch):
+    monkeypatch.delenv("GENOMEFLOW_IMAGE", raising=False)
+    path = tmp_path / "fresh.yaml"
+    name = "training" if pipeline == "train" else "predict"
+    assert cli.main(["pipeline", "compile", "--pipeline", name, "-o", str(path)]) == 0
+    stored = REPO / "docs/examples/pipelines" / f"genomeflow-{pipeline}.yaml"
+    # compared as documents: KFP's header comment prints mappings in no fixed order
+    fresh = list(yaml.safe_load_all(path.read_text()))
+    assert list(yaml.safe_load_all(stored.read_text())) == fresh, f"regenerate {stored}"

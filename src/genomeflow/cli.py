@@ -506,6 +506,7 @@ def run_register(config: RegisterConfig) -> Metrics:
 
 def run_pipeline(config: PipelineConfig) -> Metrics:
     from genomeflow.pipelines import run
+    from genomeflow.tracking import resolve_tracking_uri
 
     if config.action == "compile":
         print(f"compiled the {config.pipeline} pipeline to {run.compile_pipeline(config)}")
@@ -514,6 +515,8 @@ def run_pipeline(config: PipelineConfig) -> Metrics:
         print(f"submitted run {submitted['run_id']}: {submitted['url']}")
         if "state" in submitted:
             print(f"run ended: {submitted['state']}")
+            if resolve_tracking_uri() is not None:  # e.g. CI with MLFLOW_TRACKING_URI set
+                print_pipeline_summary(submitted["run_id"], submitted["experiment"])
             if submitted["state"] != "SUCCEEDED":
                 raise run.PipelineError(f"run {submitted['run_id']} ended {submitted['state']}")
     else:
@@ -553,12 +556,18 @@ def print_pipeline_summary(kfp_run_id: str, experiment: str) -> None:
     experiment_id = runs[0].info.experiment_id if runs else "0"
     print(f"MLflow UI: {tracker.uri}/#/experiments/{experiment_id}/runs/{parent}")
     for run in runs:
-        tags = run.data.tags
+        tags, scores = run.data.tags, run.data.metrics
         if "genomeflow.registered_model" in tags:
+            name, metric = tags["genomeflow.registered_model"], run.data.params.get("metric")
+            versus = (
+                f" against the champion's {_score(scores['gate_champion_score'])}"
+                if "gate_champion_score" in scores
+                else " (no champion before)"
+            )
             print(
-                f"registered model: {tags['genomeflow.registered_model']} version "
-                f"{tags['genomeflow.registered_version']} (gate: {tags.get('gate.decision')}); "
-                f"load it with models:/{tags['genomeflow.registered_model']}@champion"
+                f"registered model: {name} version {tags['genomeflow.registered_version']}, "
+                f"{metric} {_score(scores.get('gate_challenger_score'))}{versus}: gate "
+                f"{tags.get('gate.decision')}; serve models:/{name}@champion"
             )
 
 

@@ -480,3 +480,67 @@ def test_docs_examples_are_a_fresh_compile(pipeline, tmp_path, monkeypatch):
     # compared as documents: KFP's header comment prints mappings in no fixed order
     fresh = list(yaml.safe_load_all(path.read_text()))
     assert list(yaml.safe_load_all(stored.read_text())) == fresh, f"regenerate {stored}"
+
+
+@pytest.mark.integration
+def test_sweep_component_runs_katib_in_a_cluster_against_faked_kubernetes_api(
+    live, planted, tmp_path, monkeypatch
+):
+    """In a pod (KUBERNETES_SERVICE_HOST set) the sweep step compiles the spec to a Katib
+    Experiment over the dataset artifact in the object store (KFP's minio:// URI read as s3://),
+    creates it through a faked Kubernetes API, waits, and leaves the best params in its output."""
+    from types import SimpleNamespace
+
+    from genomeflow.storage import read_bytes, upload
+    from test_katib import FakeKubernetes
+
+    fake = FakeKubernetes()
+    fake.thread.start()
+    try:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "fake", "cluster": {"server": fake.host}}],
+                    "users": [{"name": "fake", "user": {}}],
+                    "contexts": [
+                        {
+                            "name": "fake",
+                            "context": {"cluster": "fake", "user": "fake", "namespace": "team-a"},
+                        }
+                    ],
+                    "current-context": "fake",
+                }
+            )
+        )
+        from kubernetes.config import kube_config
+
+        # read at import from $KUBECONFIG: point the loader itself at the fake's kubeconfig
+        monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+        bucket = live["object_store"]["bucket"]
+        upload(planted, f"s3://{bucket}/katib-step/dataset")
+        dataset_artifact = SimpleNamespace(uri=f"minio://{bucket}/katib-step/dataset", path="-")
+        result = SimpleNamespace(
+            uri=f"minio://{bucket}/katib-step/sweep", path=str(tmp_path / "result")
+        )
+        metrics = Metrics(uri=str(tmp_path / "metrics"))
+        sweep.python_func(
+            dataset=dataset_artifact, result=result, metrics=metrics, spec=DEFAULT_SWEEP,
+            trials=6, settings={"timeout": 2},
+        )  # fmt: skip
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
+    experiment = next(iter(fake.experiments.values()))
+    assert fake.requests[0] == ("POST", f"{FakeKubernetes.PREFIX}team-a/experiments")
+    command = json.dumps(experiment["spec"]["trialTemplate"])
+    assert f"s3://{bucket}/katib-step/dataset" in command  # trials read the artifact from S3
+    assert f"s3://{bucket}/katib-step/sweep-trials/" in command
+    best = json.loads((Path(result.path) / "best_params.json").read_text())
+    assert best["params"]["learning_rate"] == 0.00031  # the faked best trial's
+    stored = read_bytes(f"s3://{bucket}/katib-step/sweep-trials/best_params.json")
+    assert json.loads(stored) == best
+    assert metrics.metadata["sweep_best_value"] == 0.8312

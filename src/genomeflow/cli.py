@@ -659,7 +659,8 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
     "sweep": (
         SweepConfig,
         run_sweep,
-        "tune transformer hyperparameters on valid with a wandb-style sweep spec (Optuna)",
+        "tune transformer hyperparameters on valid with a wandb-style sweep spec (Optuna here, "
+        "or a Katib Experiment with --backend katib)",
     ),
     "interpret": (
         InterpretConfig,

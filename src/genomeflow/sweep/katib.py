@@ -79,7 +79,7 @@ from genomeflow.cluster import ClusterSettings, SecretEnv
 from genomeflow.config import TrainConfig
 from genomeflow.errors import ConfigError, GenomeflowError
 from genomeflow.evaluate.metrics import canonical_metric
-from genomeflow.sweep.local import _trial_count
+from genomeflow.sweep.local import trial_count
 from genomeflow.sweep.spec import NORMAL_KINDS, Hyperband, Parameter, SweepSpec, tidy
 from genomeflow.train.params import usable_names
 from genomeflow.train.train import KATIB_METRICS
@@ -465,7 +465,7 @@ def _trial_counts(
     if requested is None and schedule is not None:
         max_trials = schedule  # hyperband's brackets, as a grid's size
     else:
-        max_trials = _trial_count(spec, requested)  # the local engine's budget (grid: its size)
+        max_trials = trial_count(spec, requested)  # the local engine's budget (grid: its size)
     parallel = settings.parallel_trials
     if parallel is None:
         parallel = max(minimum, min(DEFAULT_PARALLEL, max_trials))

@@ -188,7 +188,7 @@ def _pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     )
 
 
-def _trial_count(spec: SweepSpec, trials: int | None) -> int:
+def trial_count(spec: SweepSpec, trials: int | None) -> int:
     count = trials if trials is not None else spec.run_cap
     if spec.method == "grid":
         size = spec.grid_size()
@@ -355,7 +355,7 @@ def run_sweep(
 
     if parallel < 1:
         raise ConfigError(f"parallel must be 1 or more, got {parallel}")
-    count = _trial_count(spec, trials)
+    count = trial_count(spec, trials)
     parent = parent if parent is not None else Run(None, None)
     budget = spec.early_terminate.max_iter if spec.early_terminate is not None else 1
     sweep = _Sweep(spec, objective, parent, budget)

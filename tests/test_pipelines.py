@@ -350,6 +350,19 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
     predicted = champion.predict(frame)
     assert set(predicted["label"]) <= {"background", "promoter"} and len(predicted) == 2
 
+    # the batch-scoring pipeline scores the same S3 inputs with the champion
+    done = subprocess.run(
+        [sys.executable, "-m", "genomeflow", "pipeline", "run", "--local", "--pipeline",
+         "predict", "-o", str(tmp_path / "scoring"), "--inputs", *inputs, "--param",
+         "model=models:/pipeline-test@champion", "experiment=pipeline-test"],
+        capture_output=True, text=True, env=os.environ.copy(), timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    (table,) = (tmp_path / "scoring").glob("genomeflow-predict-*/predict/predictions")
+    scores = pd.read_parquet(table)
+    assert len(scores) == 160 and {"p_promoter", "p_background"} <= set(scores.columns)
+    assert "predict" in done.stdout and "FINISHED" in done.stdout
+
 
 # --- submit: argument handling and the requests, against a faked KFP API (no cluster here) ---
 

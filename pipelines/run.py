@@ -108,8 +108,12 @@ def arguments(config: PipelineConfig, pipeline: Any) -> dict[str, Any]:
             f"{config.pipeline} pipeline has no parameter {unknown[0]!r}; its parameters: "
             f"{', '.join(known)}"
         )
-    if "inputs" in given:
-        given["inputs"] = [_absolute(str(item)) for item in given["inputs"]]
+    if not given.get("inputs"):
+        raise ConfigError(
+            f"give the {config.pipeline} pipeline its sequences: --inputs FASTA... (paths or "
+            "s3:// URIs; one file per class for training), or inputs: in --params-file"
+        )
+    given["inputs"] = [_absolute(str(item)) for item in given["inputs"]]
     if "sweep_spec" in given:  # fail now, not after tokenising and splitting
         SweepSpec.from_mapping(given["sweep_spec"], "--param sweep_spec")
     return given

@@ -264,11 +264,15 @@ def test_every_pipeline_parameter_is_typed_with_a_default(tmp_path):
     ("argv", "message"),
     [
         (["pipeline", "run"], "needs --local"),
-        (["pipeline", "run", "--local", "--param", "nonsense=1"], "has no parameter 'nonsense'"),
+        (["pipeline", "run", "--local"], "give the training pipeline its sequences: --inputs"),
+        (
+            ["pipeline", "run", "--local", "--inputs", "a.fa", "--param", "nonsense=1"],
+            "has no parameter 'nonsense'",
+        ),
         (["pipeline", "run", "--local", "--param", "preset"], "is not name=value"),
         (["pipeline", "submit"], "--host URL"),
         (
-            ["pipeline", "run", "--local", "--param", "sweep_spec={method: nope}"],
+            ["pipeline", "run", "--local", "--inputs", "a.fa", "--param", "sweep_spec={method: x}"],
             "choose random, grid or bayes",
         ),
     ],
@@ -458,7 +462,8 @@ def test_example_parameter_files_name_real_pipeline_parameters(name):
     from genomeflow.config import PipelineConfig
     from genomeflow.pipelines import run
 
-    config = PipelineConfig(action="compile", params_file=str(REPO / "examples/pipeline" / name))
+    path = str(REPO / "examples/pipeline" / name)
+    config = PipelineConfig(action="compile", params_file=path, inputs=["a.fa", "b.fa"])
     assert run.arguments(config, run.pipeline_function(config))  # unknown names raise
 
 

@@ -438,7 +438,7 @@ def test_submit_uploads_a_version_and_runs_it_against_faked_kfp_api(fake_kfp_api
 def test_submit_reports_a_failed_run_against_faked_kfp_api(fake_kfp_api, tmp_path, capsys):
     FakeKfpApi.final_state = "FAILED"
     argv = ["pipeline", "submit", "--host", fake_kfp_api, "-o", str(tmp_path / "p.yaml"),
-            "--pipeline", "predict", "--wait"]  # fmt: skip
+            "--pipeline", "predict", "--inputs", "s3://data/new.fa", "--wait"]  # fmt: skip
     assert cli.main(argv) == 2
     assert "run r1 ended FAILED" in capsys.readouterr().err
     run = json.loads(

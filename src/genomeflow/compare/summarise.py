@@ -264,6 +264,14 @@ def _prefixed(record: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     return {key[len(prefix) :]: value for key, value in record.items() if key.startswith(prefix)}
 
 
+def _run_params(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A run record's params, the hyperparameters it trained with (``used.x``) over its flags."""
+    from genomeflow.tracking.runs import USED_PREFIX
+
+    params = _prefixed(record, "params.")
+    return params | _prefixed(params, USED_PREFIX)
+
+
 def experiment_rows(experiment: str, uri: str | None = None) -> list[dict[str, Any]]:
     """The values of the FINISHED runs of an MLflow experiment (see the module docstring).
 
@@ -288,11 +296,11 @@ def experiment_rows(experiment: str, uri: str | None = None) -> list[dict[str, A
     rows: list[dict[str, Any]] = []
     for record in finished.values():
         stage = str(record.get("stage") or record.get("run_name") or "run")
-        params = _prefixed(record, "params.")
+        params = _run_params(record)
         metrics = _prefixed(record, "metrics.")
         source, name = f"mlflow:{record['run_id']}", str(record.get("run_name") or stage)
         parent = finished.get(record.get("parent_run_id"))
-        parent_params = _prefixed(parent, "params.") if parent else {}
+        parent_params = _run_params(parent) if parent else {}
         fold = FOLD_STAGE.fullmatch(stage)
         if fold and parent is not None and parent.get("stage") == "crossval":
             number = _finite(record.get("fold"))

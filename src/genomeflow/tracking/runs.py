@@ -321,6 +321,7 @@ class Tracker:
             mlflow.end_run(status="FINISHED")
 
 
+USED_PREFIX = "used."  # params of the hyperparameters a stage actually trained with
 SWEEP_BEST_PARAMS = "best_params.json"  # what a sweep run stores (genomeflow.sweep.local)
 
 
@@ -358,8 +359,11 @@ def run_hyperparameters(
             with tempfile.TemporaryDirectory() as folder:
                 path = client.download_artifacts(run_id, SWEEP_BEST_PARAMS, folder)
                 return dict(json.loads(Path(path).read_text(encoding="utf-8"))["params"])
+    params = run.data.params
+    # ``used.<name>``: what the stage resolved (sweep params, files) over the flags it was given
+    chosen = {name: params.get(f"{USED_PREFIX}{name}", params.get(name)) for name in names}
     return {
         name: load_document(value, f"run {run_id} param {name}")
-        for name, value in run.data.params.items()
-        if name in names
+        for name, value in chosen.items()
+        if value is not None
     }

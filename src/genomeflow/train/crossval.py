@@ -21,7 +21,13 @@ from genomeflow.models.transformer import build_model
 from genomeflow.storage import atomic_directory, write_json
 from genomeflow.train.loop import epoch_metrics, evaluate_split, fit
 from genomeflow.train.params import resolve_hyperparameters
-from genomeflow.train.train import REPORTS, prepare, resolved_hyperparameters, split_of
+from genomeflow.train.train import (
+    REPORTS,
+    prepare,
+    resolved_hyperparameters,
+    split_of,
+    used_params,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,7 @@ def crossval_model(config: CrossvalConfig) -> CrossvalSummary:
         frame["label"].tolist(), frame["group"].tolist(), config.folds, config.seed
     )
     parent = active_run()
+    parent.log_params(used_params(config, prepared))
     evaluations = []
     assignments = frame[["id", "group"]].assign(fold=0)
     for number, (train_rows, held_rows) in enumerate(folds, start=1):

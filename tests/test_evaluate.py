@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from pathlib import Path
 
 import numpy
 import pytest
@@ -268,3 +269,34 @@ def test_curves_are_downsampled() -> None:
 def test_write_evaluation_rejects_a_path_in_the_prefix(tmp_path) -> None:
     with pytest.raises(ConfigError, match="path separator"):
         write_evaluation(binary(), tmp_path, prefix="sub/test_")
+
+
+def test_evaluate_command_scores_a_model_and_refuses_other_classes(planted, tmp_path, capsys):
+    from genomeflow.cli import main
+    from helpers import MOTIF, fasta_text, planted_records, write_text
+
+    model, report = tmp_path / "model", tmp_path / "report"
+    untracked = ["--tracking-uri", "none"]
+    assert main(["baseline", planted, "-o", str(model), "--features", "tfidf", "--model",
+                 "logreg", *untracked]) == 0  # fmt: skip
+    assert main(["evaluate", str(model), "--dataset", planted, "-o", str(report), *untracked]) == 0
+    assert {"test_metrics.json", "test_roc.png", "report.html"} <= {
+        p.name for p in report.iterdir()
+    }
+    own = json.loads((model / "reports" / "test_metrics.json").read_text())["metrics"]
+    again = json.loads((report / "test_metrics.json").read_text())["metrics"]
+    assert again == pytest.approx(own)  # the same test split, the same numbers
+
+    files = [
+        write_text(tmp_path / "alpha.fa", fasta_text(planted_records(30, 60, 5, MOTIF))),
+        write_text(tmp_path / "beta.fa", fasta_text(planted_records(30, 60, 6, None))),
+    ]
+    other = tmp_path / "other"
+    tokeniser = str(Path(planted).parent / "tok")
+    assert main(["dataset", *map(str, files), "-t", tokeniser, "-o", str(other), *untracked]) == 0
+    capsys.readouterr()
+    refused = tmp_path / "refused"
+    assert (
+        main(["evaluate", str(model), "--dataset", str(other), "-o", str(refused), *untracked]) == 2
+    )
+    assert "differ from the model's" in capsys.readouterr().err and not refused.exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from genomeflow.config import EvaluateConfig
 from genomeflow.errors import InputError
@@ -41,20 +42,9 @@ def evaluate_model(config: EvaluateConfig) -> EvaluateSummary:
         InputError: the model or dataset cannot be read, their classes differ, or the split
             is empty.
     """
-    from genomeflow.data import load_dataset
-    from genomeflow.predict import load_classifier
-
-    classifier = load_classifier(config.model)
-    dataset = load_dataset(config.dataset)
+    classifier, dataset = model_and_dataset(config.model, config.dataset)
+    rows = split_rows(dataset, config.dataset, config.split)
     label_names = list(classifier.label_names)
-    if dataset.label_names != label_names:
-        raise InputError(
-            f"{config.dataset}: its classes {dataset.label_names} differ from the model's "
-            f"{label_names}; evaluate on a dataset with the model's classes, in that order"
-        )
-    rows = dataset.splits[config.split]
-    if rows.empty:
-        raise InputError(f"{config.dataset}: the {config.split} split is empty")
     probabilities = classifier.predict_proba(rows["sequence"].tolist())
     evaluation = evaluate_predictions(rows["label"].to_numpy(), probabilities, label_names)
     with atomic_directory(config.output) as folder:
@@ -63,6 +53,33 @@ def evaluate_model(config: EvaluateConfig) -> EvaluateSummary:
         title = f"{Path(config.model).name} on the {config.split} split of {config.dataset}"
         (folder / REPORT).write_text(report_page(evaluation, title, plots), encoding="utf-8")
     return EvaluateSummary(str(config.output), config.split, evaluation)
+
+
+def model_and_dataset(model: str, dataset: str) -> tuple[Any, Any]:
+    """A saved model and a dataset with the same classes, in the same order.
+
+    Raises:
+        InputError: either cannot be read, or their classes differ.
+    """
+    from genomeflow.data import load_dataset
+    from genomeflow.predict import load_classifier
+
+    classifier = load_classifier(model)
+    loaded = load_dataset(dataset)
+    if loaded.label_names != list(classifier.label_names):
+        raise InputError(
+            f"{dataset}: its classes {loaded.label_names} differ from the model's "
+            f"{list(classifier.label_names)}; use a dataset with the model's classes, in that order"
+        )
+    return classifier, loaded
+
+
+def split_rows(dataset: Any, source: str, split: str) -> Any:
+    """One split's rows; an empty split is an InputError naming the dataset."""
+    rows = dataset.splits[split]
+    if rows.empty:
+        raise InputError(f"{source}: the {split} split is empty; rebuild the dataset")
+    return rows
 
 
 def report_page(evaluation: Evaluation, title: str, plots: dict[str, bytes]) -> str:

@@ -384,7 +384,7 @@ def register_model(config: RegisterConfig) -> RegisterSummary:
         TrackingError: tracking is off (no active run) or MLflow failed.
         InputError: the model or dataset folder is not usable, or their classes differ.
     """
-    from genomeflow.data import load_dataset
+    from genomeflow.evaluate.stage import model_and_dataset, split_rows
     from genomeflow.predict import load_classifier
 
     run = active_run()
@@ -394,17 +394,9 @@ def register_model(config: RegisterConfig) -> RegisterSummary:
             "or pass --tracking-uri URI (not none); from Python, call register_model inside "
             "`Tracker(uri).run('register')`"
         )
-    classifier = load_classifier(config.model)
-    dataset = load_dataset(config.dataset)
+    classifier, dataset = model_and_dataset(config.model, config.dataset)
     label_names = list(classifier.label_names)
-    if dataset.label_names != label_names:
-        raise InputError(
-            f"{config.dataset}: its classes {dataset.label_names} differ from the model's "
-            f"{label_names}; give --dataset a dataset with the model's classes, in that order"
-        )
-    test = dataset.splits["test"]
-    if test.empty:
-        raise InputError(f"{config.dataset}: the test split is empty; rebuild the dataset")
+    test = split_rows(dataset, config.dataset, "test")
     # Scored before anything is registered: a model that cannot be scored is not registered.
     challenger_score = _score(classifier, test, label_names, config.metric)
     version, champion_version = _register_version(config, run, classifier, dataset)

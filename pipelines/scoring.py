@@ -5,9 +5,9 @@ from typing import Any
 from kfp import dsl
 
 from genomeflow.cluster import ClusterSettings
-from genomeflow.components.bookkeeping import close_run, open_run
 from genomeflow.components.predict import predict
 from genomeflow.pipelines.k8s import configure
+from genomeflow.pipelines.tracking import mlflow_parent_run
 
 NAME = "genomeflow-predict"
 
@@ -23,9 +23,7 @@ def build(cluster: ClusterSettings | None = None) -> Any:
         experiment: str = "genomeflow",
         settings: dict = {},
     ):
-        closing = configure(close_run(experiment=experiment), cluster)
-        with dsl.ExitHandler(closing, name="mlflow-run"):
-            opened = configure(open_run(pipeline=NAME, experiment=experiment), cluster)
+        with mlflow_parent_run(NAME, experiment, cluster) as opened:
             configure(
                 predict(model=model, inputs=inputs, settings=settings, experiment=experiment),
                 cluster,

@@ -11,7 +11,6 @@ from kfp import dsl
 
 from genomeflow.cluster import ClusterSettings
 from genomeflow.components.baseline import baseline
-from genomeflow.components.bookkeeping import close_run, open_run
 from genomeflow.components.compare import compare
 from genomeflow.components.crossval import crossval
 from genomeflow.components.dataset import dataset
@@ -22,6 +21,7 @@ from genomeflow.components.sweep import sweep
 from genomeflow.components.tokenise import tokenise
 from genomeflow.components.train import train
 from genomeflow.pipelines.k8s import configure
+from genomeflow.pipelines.tracking import mlflow_parent_run
 
 NAME = "genomeflow-train"
 # A transformer sweep in the wandb format users bring (../shared/reference/sweeps/ style);
@@ -68,9 +68,7 @@ def build(cluster: ClusterSettings | None = None) -> Any:
         gate_metric: str = "f1_macro",
         min_gain: float = 0.0,
     ):
-        closing = configure(close_run(experiment=experiment), cluster)
-        with dsl.ExitHandler(closing, name="mlflow-run"):
-            opened = configure(open_run(pipeline=NAME, experiment=experiment), cluster)
+        with mlflow_parent_run(NAME, experiment, cluster) as opened:
             tokens = configure(
                 tokenise(
                     inputs=inputs,

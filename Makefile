@@ -4,8 +4,9 @@ VENV ?= .venv
 DATA ?= examples/data/ecoli_promoters
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Debian packages of the local S3 object store (Ceph radosgw); see ../shared/notes/services.md.
-SERVICE_PACKAGES := ceph-mon ceph-osd radosgw
+# Debian packages of the local S3 object store (Ceph radosgw; see ../shared/notes/services.md)
+# and MMseqs2, which clusters similar sequences for `genomeflow dataset --group-by similarity`.
+SERVICE_PACKAGES := ceph-mon ceph-osd radosgw mmseqs2
 LINTED := src components pipelines tests benchmarks
 KATIB_SDK := kubeflow-katib==0.19.0 kubeflow-training==1.9.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -13,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: setup service-packages demo test lint format bench clean images push-images
 
 $(STAMP): pyproject.toml constraints.txt
-	command -v radosgw >/dev/null || $(MAKE) service-packages
+	command -v radosgw >/dev/null && command -v mmseqs >/dev/null || $(MAKE) service-packages
 	$(PYTHON) -m venv $(VENV)
 	# torch first, from the local CPU wheel, so no later dependency pulls the CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0

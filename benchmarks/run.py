@@ -1,6 +1,7 @@
 """Run genomeflow benchmarks and write results/<suite>.json and results/<suite>.md.
 
-Usage: python benchmarks/run.py [SUITE ...]    (default: every suite)
+Usage: python benchmarks/run.py [SUITE ...]    (default: every suite but the long ones run only
+when named: suites.ON_REQUEST, e.g. quality, hours on 2 cores; see suite_quality.py)
 
 Each figure is the best of several repeats (wall clock, seconds) turned into a rate, and every
 suite measures a baseline in the same run: the limit of the machine (plain decompression) or
@@ -64,7 +65,7 @@ def write_results(name: str, title: str, rows: list[dict[str, object]], notes: s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suites", nargs="*", help=f"any of {', '.join(suites.SUITES)}")
-    chosen = parser.parse_args().suites or list(suites.SUITES)
+    chosen = parser.parse_args().suites or [s for s in suites.SUITES if s not in suites.ON_REQUEST]
     unknown = sorted(set(chosen) - set(suites.SUITES))
     if unknown:
         parser.error(

@@ -1,9 +1,9 @@
 """Transformer quality on the E. coli promoters: the genomicBERT recipe over seeded splits.
 
-The same grouped, stratified 80/10/10 datasets (6-mer tokens, train-only reverse complements)
-as the baseline suite; each seed trains a fresh DistilBERT, chooses the epoch on valid and
-evaluates the test split once. Rows give mean ± sd over the seeds; the best classic baseline
-of this machine's baseline run and the published marks are rows of their own.
+The same stratified 80/10/10 datasets grouped by record id (6-mer tokens, train-only reverse
+complements) as the baseline suite; each seed trains a fresh DistilBERT, chooses the epoch on
+valid and evaluates the test split once. Rows give mean ± sd over the seeds; the best classic
+baseline of this machine's baseline run and the published marks are rows of their own.
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def measure_quality(work: Path, timer: Timer) -> list[Row]:
 
 SUITE_TRANSFORMER_QUALITY = (
     "Transformer (genomicBERT recipe) quality on the E. coli promoters (test split)",
-    "Grouped, stratified 80/10/10 splits with seeds 1-5, 6-mer tokens (stride 1), train-only "
+    "Stratified 80/10/10 splits with seeds 1-5, grouped by record id (--group-by id, the DNA "
+    "default: similar promoters are not clustered), 6-mer tokens (stride 1), train-only "
     "reverse complements; DistilBERT built from its config (no pretraining), AdamW with linear "
     "warmup/decay, batch 32, early stopping (patience 3) and epoch choice on valid macro F1; "
     "each seed's test split evaluated once. tiny = 2 x 64, small = 4 x 256. CPU only (no GPU "

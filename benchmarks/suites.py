@@ -175,3 +175,7 @@ SUITES["transformer_speed"] = SUITE_TRANSFORMER_SPEED
 from suite_interpret import SUITE_INTERPRET  # noqa: E402
 
 SUITES["interpret"] = SUITE_INTERPRET
+from suite_quality import SUITE_QUALITY  # noqa: E402
+
+SUITES["quality"] = SUITE_QUALITY
+ON_REQUEST = {"quality"}  # run only when named: hours on 2 cores (QUALITY_* env: minutes)

@@ -1,4 +1,4 @@
-"""KFP component of ``genomeflow register``: a new model version behind the champion gate."""
+"""KFP component of ``genomeflow register``: the run's best candidate, behind the champion gate."""
 
 from typing import NamedTuple
 
@@ -13,13 +13,17 @@ def register(
     model: Input[Model],
     dataset: Input[Dataset],
     decision: Output[Artifact],
+    baselines: Input[list[Model]] = None,
+    cnn: Input[Model] = None,
     name: str = "genomeflow",
     metric: str = "f1_macro",
     min_gain: float = 0.0,
+    ensemble_top: int = 3,
     experiment: str = "genomeflow",
 ) -> NamedTuple("Gate", [("promoted", bool), ("version", int)]):
-    """Register the model (alias challenger); promote it to champion only if it beats the
-    champion on the same test split by more than ``min_gain``."""
+    """Choose the challenger among every candidate of the run (the baselines, the CNN, the
+    transformer ``model``, and their ensemble) on VALID; register it (alias challenger); promote it to champion only if
+    it beats the champion on the same test split by more than ``min_gain``."""
     import json
     import tempfile
     from collections import namedtuple
@@ -29,11 +33,13 @@ def register(
     with tempfile.TemporaryDirectory() as folder:
         report = f"{folder}/decision.json"  # register writes its decision as a .json file
         step = {
-            "model": model.path,
+            "models": [item.path for item in baselines or []]
+            + [item.path for item in (cnn, model) if item is not None],
             "dataset": dataset.path,
             "name": name,
             "metric": metric,
             "min_gain": min_gain,
+            "ensemble_top": ensemble_top,
             "report": report,
         }
         run_step("register", step, experiment)

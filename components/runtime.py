@@ -19,8 +19,11 @@ def run_step(
     command: str, settings: dict[str, Any], experiment: str, metrics: Any = None
 ) -> dict[str, float]:
     """Run ``command`` with ``settings`` (flag values win over the free-form ``settings``) as an
-    MLflow child run of the pipeline's run; copy its metrics into the KFP Metrics artifact."""
-    values = run_command(command, settings, experiment)
+    MLflow child run of the pipeline's run; copy its metrics into the KFP Metrics artifact.
+
+    A retried step may replace its own earlier output (a genomeflow output at its artifact
+    path), never an input: the step runs with ``overwrite``."""
+    values = run_command(command, settings, experiment, overwrite=True)
     if metrics is not None:
         for name, value in values.items():
             metrics.log_metric(name, float(value))

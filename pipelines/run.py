@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from genomeflow.cluster import ClusterSettings, GpuScheduling
 from genomeflow.config import PipelineConfig, parse_assignments, read_settings_file
-from genomeflow.errors import ConfigError, GenomeflowError
+from genomeflow.errors import ConfigError, GenomeflowError, InputError
 from genomeflow.pipelines import scoring, training
 from genomeflow.sweep.spec import SweepSpec
 
@@ -124,13 +124,69 @@ def _absolute(location: str) -> str:
 
 
 def compile_pipeline(config: PipelineConfig) -> Path:
-    """Write the pipeline's YAML (``config.output``, default ``genomeflow-<pipeline>.yaml``)."""
+    """Write the pipeline's YAML (``config.output``, default ``genomeflow-<pipeline>.yaml``).
+
+    Raises:
+        ConfigError: ``-o`` names a folder rather than the YAML file.
+        InputError: the YAML's folder cannot be made or written to.
+    """
     from kfp import compiler
 
-    path = Path(config.output or f"genomeflow-{config.pipeline}.yaml")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(pipeline_function(config), str(path))
+    name = f"genomeflow-{config.pipeline}.yaml"
+    path = Path(config.output or name)
+    if path.is_dir() or str(config.output or "").endswith(("/", os.sep)):
+        raise ConfigError(
+            f"-o {config.output}: names a folder; give the YAML file to write, e.g. "
+            f"-o {path / name}"
+        )
+    if path.parent.is_file():
+        raise InputError(
+            f"{path}: cannot be written: {path.parent} is a file, not a folder; choose a YAML "
+            "file in a folder"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        compiler.Compiler().compile(pipeline_function(config), str(path))
+    except OSError as error:  # the folder is a file, read-only, or not a real folder (/proc)
+        raise InputError(
+            f"{path}: cannot write the pipeline YAML there ({error.strerror or error}); choose "
+            "a file in a folder you can write to"
+        ) from error
     return path
+
+
+def check_inputs(values: dict[str, Any]) -> None:
+    """Check, before the first step, that every input the pipeline will read is there: the
+    sequence files and the label table (local files, or ``s3://`` objects), and a local model
+    folder (a ``models:/`` name is looked up by its step).
+
+    Raises:
+        InputError: one line naming every input that is missing.
+    """
+    from genomeflow import storage
+
+    wanted = [str(item) for item in values.get("inputs") or []]
+    if values.get("label_table"):
+        wanted.append(str(values["label_table"]))
+    model = str(values.get("model") or "")
+    missing = []
+    for location in wanted:
+        if storage.is_remote(location):
+            if not storage.exists(location):
+                missing.append(f"{location} (no such object)")
+        elif not Path(location).is_file():
+            why = "a folder, not a file" if Path(location).is_dir() else "no such file"
+            missing.append(f"{location} ({why})")
+    if model and "://" not in model and not model.startswith("models:/"):
+        if not Path(model).is_dir():
+            missing.append(f"{model} (no such model folder)")
+    elif model.startswith("s3://") and not storage.exists(model):
+        missing.append(f"{model} (no such object)")
+    if missing:
+        raise InputError(
+            f"pipeline input(s) missing: {', '.join(missing)}; fix the paths or URIs (no step "
+            "was started)"
+        )
 
 
 def run_local(config: PipelineConfig) -> tuple[str, str]:
@@ -142,16 +198,22 @@ def run_local(config: PipelineConfig) -> tuple[str, str]:
     """
     from kfp import local
 
+    from genomeflow.storage.guard import OUTPUT_MARKER, check_outputs, write_marker
     from genomeflow.tracking import resolve_tracking_uri
 
     pipeline = pipeline_function(config, retries=False)
     values = arguments(config, pipeline)
+    check_inputs(values)  # a missing file fails here, not in a step's log
     uri = resolve_tracking_uri()
     if uri is None:
         raise ConfigError(
             "the pipeline records to MLflow: start the local services with `genomeflow services "
             "up --object-store` or set MLFLOW_TRACKING_URI"
         )
+    # Each run adds its own run-named artifacts and log to the root and replaces nothing: a
+    # root genomeflow made (marked) is reused, an empty folder filled, any other refused.
+    inputs = [*config.inputs, *([config.params_file] if config.params_file else [])]
+    check_outputs(inputs, [config.output or LOCAL_ROOT], overwrite=True)
     run_id = f"local-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     # Tasks inherit this environment: the run id ties their MLflow runs to the parent run, and
     # `python3` in the task command must be this interpreter (with genomeflow installed).
@@ -159,6 +221,8 @@ def run_local(config: PipelineConfig) -> tuple[str, str]:
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     root = Path(config.output or LOCAL_ROOT).resolve()
     root.mkdir(parents=True, exist_ok=True)
+    if not (root / OUTPUT_MARKER).is_file():
+        write_marker(root, "pipeline")
     log_path = root / f"{run_id}.log"
     print(f"running the {config.pipeline} pipeline on the KFP local runner (task logs: {log_path})")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))

@@ -1,8 +1,9 @@
 """The training pipeline: FASTA in, a registered, gated, explained classifier out.
 
-tokenise -> dataset -> baselines (in parallel) and sweep -> train -> evaluate, crossval,
-interpret, compare -> register (the champion gate), inside one MLflow parent run that the exit
-task closes whatever happens.
+tokenise -> dataset -> baselines (in parallel), a CNN, and sweep -> train (a transformer) ->
+evaluate, crossval, interpret, compare -> register: the best of every candidate on valid (their
+ensemble included) against the champion, inside one MLflow parent run that the exit task closes
+whatever happens.
 """
 
 from typing import Any
@@ -63,6 +64,9 @@ def build(cluster: ClusterSettings | None = None) -> Any:
         preset: str = "small",
         epochs: int = 10,
         train_settings: dict = {},
+        cnn_preset: str = "small",
+        cnn_epochs: int = 20,
+        cnn_settings: dict = {},
         folds: int = 5,
         interpret_limit: int = 200,
         gate_metric: str = "f1_macro",
@@ -126,6 +130,19 @@ def build(cluster: ClusterSettings | None = None) -> Any:
                 train(dataset=split, sweep=best, **transformer), cluster, gpu=True, network=False
             )
             model = trained.outputs["model"]
+            convolutional = configure(
+                train(
+                    dataset=split,
+                    architecture="cnn",
+                    preset=cnn_preset,
+                    epochs=cnn_epochs,
+                    settings=cnn_settings,
+                    experiment=experiment,
+                ),
+                cluster,
+                gpu=True,
+                network=False,
+            ).set_display_name("cnn")
             checks = [
                 configure(evaluate(model=model, dataset=split, experiment=experiment), cluster),
                 configure(
@@ -149,6 +166,8 @@ def build(cluster: ClusterSettings | None = None) -> Any:
             configure(
                 register(
                     model=model,
+                    baselines=dsl.Collected(classic.outputs["model"]),
+                    cnn=convolutional.outputs["model"],
                     dataset=split,
                     name=model_name,
                     metric=gate_metric,

@@ -17,6 +17,7 @@ from genomeflow.compare.summarise import metric_choice, summarise_runs
 from genomeflow.compare.weights import LAYER_COLUMNS, MIN_EVALS, analyse_model, compare_models
 from genomeflow.config import TrainConfig
 from genomeflow.errors import ConfigError, InputError
+from genomeflow.storage import OUTPUT_MARKER
 from genomeflow.train.train import train_model
 
 pytestmark = pytest.mark.slow
@@ -116,7 +117,8 @@ def test_compare_writes_tables_plots_and_a_self_contained_report(models, tmp_pat
         "report.html",
         "compare.json",
     }
-    assert set(summary.files) == expected == {p.name for p in output.iterdir()}
+    assert set(summary.files) == expected
+    assert {p.name for p in output.iterdir()} == expected | {OUTPUT_MARKER}  # genomeflow's
     layers = pd.read_csv(output / "layers.tsv", sep="\t")
     assert list(layers["model"].unique()) == names and len(layers) == 30
     table = pd.read_csv(output / "summary.tsv", sep="\t")

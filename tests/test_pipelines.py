@@ -36,7 +36,8 @@ from genomeflow.pipelines.training import DEFAULT_SWEEP
 from helpers import MOTIF, fasta_text, planted_records, write_text
 
 REPO = Path(__file__).resolve().parents[1]
-GPU_STEPS = {"train", "crossval", "interpret"}  # sweep trials: Katib's GPU pods (test_katib)
+# train-2 is the CNN (a second train task); sweep trials are Katib's GPU pods (test_katib)
+GPU_STEPS = {"train", "train-2", "crossval", "interpret"}
 CACHED_STEPS = {"tokenise", "dataset"}
 TINY = {"preset": "tiny", "epochs": 1}
 QUICK_SWEEP = {**DEFAULT_SWEEP, "early_terminate": None}
@@ -245,12 +246,12 @@ def test_compiled_pipeline_caches_data_steps_only_and_retries_network_steps(tmp_
         cached = task.get("cachingOptions", {}).get("enableCache", False)
         assert cached == (step in CACHED_STEPS), step
         retried = "retryPolicy" in task
-        assert retried == (step not in {"sweep", "train", "crossval"}), step
+        assert retried == (step not in {"sweep", "train", "train-2", "crossval"}), step
 
 
 def test_every_pipeline_parameter_is_typed_with_a_default(tmp_path):
     for pipeline in ("training", "predict"):
-        spec = compiled(tmp_path, "--pipeline", pipeline)
+        spec = compiled(tmp_path / pipeline, "--pipeline", pipeline)  # outputs are never replaced
         parameters = spec["root"]["inputDefinitions"]["parameters"]
         assert parameters, pipeline
         for name, parameter in parameters.items():
@@ -309,6 +310,8 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
         "sweep_trials": 1,
         "preset": "tiny",
         "epochs": 2,
+        "cnn_preset": "tiny",
+        "cnn_epochs": 2,
         "folds": 2,
         "interpret_limit": 8,
     }
@@ -334,6 +337,9 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
     )[0]
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["kfp.run_id"].startswith("local-")
+    # register chose among every candidate of the run, and the parent run shows the board
+    board = mlflow.artifacts.load_text(f"{parent.info.artifact_uri}/leaderboard.md")
+    assert "tfidf+logreg" in board and "cnn-tiny" in board and "distilbert-tiny" in board
     children = client.search_runs(
         [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
     )

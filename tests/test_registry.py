@@ -20,9 +20,10 @@ from genomeflow.cli import main
 from genomeflow.config import BaselineConfig, RegisterConfig
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.models.baseline import train_baseline
+from genomeflow.models.candidates import score as score_on
 from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.services.process import free_port
-from genomeflow.tracking.registry import _gate, _score, parse_model_uri
+from genomeflow.tracking.registry import _gate, parse_model_uri
 from helpers import MOTIF, fasta_text, planted_records, write_text
 
 pytestmark = pytest.mark.slow
@@ -184,7 +185,7 @@ def test_predict_reads_registered_models(live, champion, tmp_path, capsys):
 
 
 @pytest.mark.integration
-def test_bad_registry_inputs_are_one_line_errors(live, champion, tmp_path, capsys):
+def test_bad_registry_inputs_are_one_line_errors(live, champion, models, planted, tmp_path, capsys):
     import mlflow
 
     fasta = write_text(tmp_path / "x.fa", fasta_text(planted_records(3, 60, 5, MOTIF)))
@@ -204,9 +205,10 @@ def test_bad_registry_inputs_are_one_line_errors(live, champion, tmp_path, capsy
     with pytest.raises(InputError, match=r"sequence #2: 'X' at position 3 is not a valid dna"):
         loaded.predict(pd.DataFrame({"sequence": ["ACGTACGT", "ACXT"]}))
 
-    # Tracking off: nothing to register into.
-    model = str(tmp_path / "none")
-    code = main(["register", model, "-n", "x", "--dataset", model, "--tracking-uri", "none"])
+    # Tracking off: nothing to register into (the inputs themselves are good: they are checked
+    # first).
+    good = models["good"]
+    code = main(["register", good, "-n", "x", "--dataset", planted, "--tracking-uri", "none"])
     assert code == 2
     assert "registering a model needs MLflow" in capsys.readouterr().err
 
@@ -268,12 +270,12 @@ def test_a_transformer_registers_and_serves_like_a_baseline(
 
 def test_register_settings_are_checked():
     with pytest.raises(ConfigError, match="use letters, digits"):
-        RegisterConfig(model="m", name="my/model", dataset="d")
+        RegisterConfig(models=["m"], name="my/model", dataset="d")
     with pytest.raises(ConfigError, match="unknown metric 'fscore'; use one of accuracy"):
-        RegisterConfig(model="m", name="ok", dataset="d", metric="fscore")
+        RegisterConfig(models=["m"], name="ok", dataset="d", metric="fscore")
     with pytest.raises(ConfigError, match="--min-gain"):
-        RegisterConfig(model="m", name="ok", dataset="d", min_gain=-0.1)
-    assert RegisterConfig(model="m", name="a.b-c_1", dataset="d", metric="eval/auc").metric == (
+        RegisterConfig(models=["m"], name="ok", dataset="d", min_gain=-0.1)
+    assert RegisterConfig(models=["m"], name="a.b-c_1", dataset="d", metric="eval/auc").metric == (
         "roc_auc"
     )
     assert parse_model_uri("models:/promoters@champion") == ("promoters", "champion", None)
@@ -299,8 +301,8 @@ def test_gate_rules():
     good, fair = Fixed([0.9, 0.8, 0.2, 0.1]), Fixed([0.6, 0.55, 0.45, 0.4])
 
     def gate(challenger, champion, metric="f1_macro", min_gain=0.0):
-        score = _score(challenger, test, names, metric)
-        return _gate(score, challenger, champion, test, metric, min_gain)
+        challenger_score = score_on(challenger, test, names, metric)
+        return _gate(challenger_score, challenger, champion, test, metric, min_gain)
 
     assert gate(good, None) == (True, "no champion yet", None)
     # Equal f1 (both perfect): a tie keeps the champion.
@@ -381,3 +383,153 @@ def stop_group(process: subprocess.Popen) -> None:
             break
         except subprocess.TimeoutExpired:
             continue
+
+
+@pytest.mark.integration
+def test_the_scoring_server_answers_bad_sequences_with_the_clear_line(live, champion):
+    """MLflow's scoring server (its FastAPI app, served in-process): a residue outside the
+    model's alphabet is HTTP 400 with genomeflow's one line as the message, no stack trace."""
+    import threading
+
+    import mlflow
+    import uvicorn
+    from mlflow.pyfunc import scoring_server
+
+    model = mlflow.pyfunc.load_model(f"models:/{champion}@champion")
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(scoring_server.init(model), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    def invoke(sequences: list[str]) -> tuple[int, dict]:
+        body = {"dataframe_split": {"columns": ["sequence"], "data": [[s] for s in sequences]}}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        positives, _ = new_sequences()
+        status, answer = invoke([positives[0], "ACGTZACGT"])
+        assert status == 400, answer
+        assert answer["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert answer["message"].startswith("sequence #2: 'Z' at position 5 is not a valid dna")
+        assert "\n" not in answer["message"] and "stack_trace" not in answer
+        assert "Traceback" not in json.dumps(answer) and "site-packages" not in json.dumps(answer)
+        status, answer = invoke([positives[0]])
+        assert status == 200 and answer["predictions"][0]["label"] == "promoter"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_registrations_at_once_leave_the_best_as_champion(live, models, planted, tmp_path):
+    """Three `genomeflow register` processes of one name, started at once: the gate takes them
+    in version order, so the decisions and the champion are those of one after another."""
+    from mlflow import MlflowClient
+
+    weak = BaselineConfig(
+        dataset=planted,
+        output=str(tmp_path / "weak"),
+        features="count",
+        model="rf",
+        params=["n_estimators=1", "max_depth=1"],
+        folds=0,
+        importance_top=5,
+        permutation_repeats=1,
+    )
+    train_baseline(weak)
+    name = f"race-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": live["mlflow"]["uri"]}
+    command = [sys.executable, "-m", "genomeflow", "register"]
+    options = ["-n", name, "--dataset", planted, "--metric", "roc_auc", "--experiment", EXPERIMENT]
+    started = [
+        subprocess.Popen(
+            [*command, folder, *options],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for folder in (models["bad"], weak.output, models["good"])
+    ]
+    outputs = [process.communicate(timeout=600) for process in started]
+    for process, (_, err) in zip(started, outputs, strict=True):
+        assert process.returncode == 0, err
+    assert sum("no champion yet" in out for out, _ in outputs) == 1, outputs
+
+    client = MlflowClient(live["mlflow"]["uri"])
+    versions = sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: int(v.version))
+    assert len(versions) == 3
+    scores = [float(v.tags["gate.challenger"]) for v in versions]
+    assert len(set(scores)) == 3, scores  # three different models
+    # One after another, in version order: promoted when strictly better than the champion.
+    champion, best = None, None
+    for version, score in zip(versions, scores, strict=True):
+        promoted = best is None or score > best
+        assert version.tags["gate.decision"] == ("promoted" if promoted else "refused")
+        assert version.tags["gate.champion_version"] == (champion or "none")
+        if promoted:
+            champion, best = version.version, score
+    aliases = client.get_registered_model(name).aliases
+    assert best == max(scores) and aliases["champion"] == champion
+    assert aliases["challenger"] == versions[-1].version
+
+
+@pytest.mark.integration
+def test_the_best_candidate_on_valid_is_the_challenger(live, models, planted, tmp_path, capsys):
+    """Several models of one run: the best on VALID is registered, with the leaderboard on the
+    run and in the version's description; an ensemble folder registers and serves as one model."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from genomeflow.data import load_dataset
+    from genomeflow.models.candidates import add_ensemble, rank
+    from genomeflow.predict import load_classifier
+
+    name, report = "t-candidates", tmp_path / "gate.json"
+    argv = ["register", models["bad"], models["good"], "-n", name, "--dataset", planted]
+    argv += ["--experiment", EXPERIMENT, "--ensemble-top", "0", "--report", str(report)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    decision = json.loads(report.read_text())
+    assert decision["candidate"] == "count+rf#2"  # the good forest, listed second
+    scores = dict(decision["candidates"])
+    assert scores["count+rf#2"] > scores["count+rf"]
+    client = MlflowClient(live["mlflow"]["uri"])
+    version = client.get_model_version(name, "1")
+    assert "| 1 | count+rf#2 |" in version.description and "Decision:" in version.description
+    assert version.tags["gate.candidate"] == "count+rf#2"
+    run = client.get_run(decision["run_id"])
+    board = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/leaderboard.md")
+    assert board == version.description
+    assert "challenger" in out
+
+    # An ensemble is a model folder like any other: registered, served as one pyfunc.
+    loaded = load_dataset(planted)
+    valid = loaded.splits["valid"]
+    entries = [(models[k], load_classifier(models[k])) for k in ("good", "bad")]
+    board = rank(entries, valid, loaded.label_names, "f1_macro")
+    ensemble = add_ensemble(board, 2, valid, loaded.label_names, "f1_macro", tmp_path)
+    folder = next(c.folder for c in ensemble if c.name.startswith("ensemble("))
+    assert main(["register", str(folder), "-n", "t-ensemble", "--dataset", planted,
+                 "--experiment", EXPERIMENT]) == 0  # fmt: skip
+    served = mlflow.pyfunc.load_model("models:/t-ensemble@champion")
+    sequences = valid["sequence"].head(5).tolist()
+    mean = np.mean([model.predict_proba(sequences) for _, model in entries], axis=0)
+    frame = served.predict(pd.DataFrame({"sequence": sequences}))
+    np.testing.assert_allclose(frame[["p_promoter", "p_background"]].to_numpy(), mean, rtol=1e-6)

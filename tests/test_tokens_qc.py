@@ -15,6 +15,7 @@ import pytest
 
 from genomeflow.config import TokeniseConfig
 from genomeflow.errors import ConfigError, GenomeflowError, InputError
+from genomeflow.storage import OUTPUT_MARKER
 from genomeflow.tokenise import SPECIAL_TOKENS, GenomeTokenizer, train_tokeniser
 from genomeflow.tokenise.qc import (
     compare_tokenisers,
@@ -114,7 +115,9 @@ def test_different_tokenisers_overlap_partly_and_write_a_report(
     written = write_comparison(result, tmp_path / "report")
     names = ["tokens.tsv", "overlap.tsv", "comparison.json", "scores.png"]
     assert [path.name for path in written] == names
-    assert sorted(path.name for path in (tmp_path / "report").iterdir()) == sorted(names)
+    assert sorted(path.name for path in (tmp_path / "report").iterdir()) == sorted(
+        [*names, OUTPUT_MARKER]
+    )  # the report folder is marked as genomeflow's output
     png = (tmp_path / "report" / "scores.png").read_bytes()
     assert png.startswith(PNG_SIGNATURE) and len(png) > 1000
     with open(tmp_path / "report" / "tokens.tsv", newline="") as handle:

@@ -350,10 +350,11 @@ def test_tracked_train_logs_epochs_and_params_from_run_reuse_them(planted, live,
     params = json.loads((second / "transformer.json").read_text())["params"]
     assert params["learning_rate"] == 0.0015 and params["dropout"] == 0.2
     assert params["preset"] == "tiny" and params["epochs"] == 1
-    # the second run's own flags were defaults: MLflow records what it trained with as used.*
+    # the second run's own flags were defaults (--learning-rate not given: null, the
+    # architecture's default); MLflow records what it trained with as used.*
     second_id = json.loads((second / "transformer.json").read_text())["run_id"]
     recorded = client.get_run(second_id).data.params
-    assert recorded["learning_rate"] == "0.0005" and recorded["used.learning_rate"] == "0.0015"
+    assert recorded["learning_rate"] == "null" and recorded["used.learning_rate"] == "0.0015"
     third = tmp_path / "third"
     assert main(["train", planted, "-o", str(third), "--params-from-run", second_id]) == 0
     params = json.loads((third / "transformer.json").read_text())["params"]

@@ -17,6 +17,7 @@ import traceback
 import types
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from genomeflow import __version__
@@ -29,6 +30,7 @@ from genomeflow.config import (
     InterpretConfig,
     PipelineConfig,
     PredictConfig,
+    PretrainConfig,
     RegisterConfig,
     ServicesConfig,
     StageConfig,
@@ -133,10 +135,14 @@ def config_from_args(config_class: type[StageConfig], args: argparse.Namespace) 
 
 def run_validate(config: ValidateConfig) -> Metrics:
     from genomeflow.io.summary import summarise_file
-    from genomeflow.storage import write_json
+    from genomeflow.storage import check_writable, write_json
 
+    if config.json:
+        check_writable(config.json)  # before every file is read, not after
+    seen_ids: dict[str, Any] = {}  # shared: an id repeated in another file is refused too
     summaries = [
-        summarise_file(path, config.alphabet, config.allow_duplicate_ids) for path in config.inputs
+        summarise_file(path, config.alphabet, config.allow_duplicate_ids, seen_ids)
+        for path in config.inputs
     ]
     columns = ["records", "residues", "min_length", "median_length", "max_length", "n50"]
     header = ["file", "alphabet", *columns, "gc_%", "ambiguous_%", "lowercase_%"]
@@ -211,10 +217,20 @@ def run_dataset(config: DatasetConfig) -> Metrics:
     ]
     print_table(header, rows, left=1)
     note = f"; {summary.truncated} rows truncated" if summary.truncated else ""
+    grouping = summary.grouping
+    clustered = grouping.get("method") == "similarity"
+    if clustered:
+        print(
+            f"grouped by similarity ({grouping['tool']}, identity >= {grouping['min_identity']:g}"
+            f", coverage >= {grouping['coverage']:g}): {grouping['clusters']} clusters, "
+            f"{grouping['mixed_label_clusters']} with mixed labels"
+        )
     print(f"dataset written to {summary.output}{note}")
-    return {f"rows_{split}": sum(summary.rows[split].values()) for split in SPLITS} | {
-        "truncated_rows": summary.truncated
-    }
+    return (
+        {f"rows_{split}": sum(summary.rows[split].values()) for split in SPLITS}
+        | {"truncated_rows": summary.truncated}
+        | ({"clusters": grouping["clusters"]} if clustered else {})
+    )
 
 
 SHOWN_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "mcc", "roc_auc", "pr_auc")
@@ -239,11 +255,27 @@ def run_train(config: TrainConfig) -> Metrics:
     print_scores(metrics, ("valid", "test"))
     stop = ", stopped early" if summary.fit.stopped_early else ""
     print(
-        f"{config.architecture}-{config.preset} written to {summary.output} (epoch "
+        f"{summary.model} written to {summary.output} (epoch "
         f"{summary.fit.best_epoch} of {len(summary.fit.history)} chosen on valid{stop}; "
         f"{_params(summary.params)})"
     )
     return metrics
+
+
+def run_pretrain(config: PretrainConfig) -> Metrics:
+    from genomeflow.train.pretrain import pretrain_model
+
+    summary = pretrain_model(config)
+    corpus = summary.corpus
+    resumed = f", resumed at step {summary.resumed_from}" if summary.resumed_from else ""
+    scores = ", ".join(f"{name} {value:.4g}" for name, value in summary.final.items())
+    print(
+        f"{config.architecture}-{config.preset} masked LM written to {summary.output} after "
+        f"{summary.steps} steps{resumed} on {corpus['records']:,} records / "
+        f"{corpus['windows']:,} windows / {corpus['tokens']:,} tokens ({scores}); fine-tune "
+        f"it: genomeflow train DATASET -o MODEL --init-from {summary.output}"
+    )
+    return summary.metrics()
 
 
 def run_evaluate(config: EvaluateConfig) -> Metrics:
@@ -583,6 +615,7 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int 
 
 
 LONG_STAGES = {
+    "pretrain",
     "tokenise",
     "dataset",
     "baseline",
@@ -639,11 +672,17 @@ COMMANDS: dict[str, tuple[type[StageConfig], Callable[[Any], Metrics], str]] = {
         "train a classic classifier (count/tfidf/word2vec/onehot x rf/xgb/logreg), optionally "
         "swept, cross-validated, evaluated once on test",
     ),
+    "pretrain": (
+        PretrainConfig,
+        run_pretrain,
+        "pretrain a masked language model (distilbert/bert/longformer/modernbert) on unlabelled "
+        "FASTA/FASTQ sequences, or a dataset's train split, for train --init-from",
+    ),
     "train": (
         TrainConfig,
         run_train,
-        "train a transformer classifier (distilbert/bert/longformer/modernbert), early-stopped "
-        "on valid, evaluated once on test",
+        "train a transformer (distilbert/bert/longformer/modernbert) or convolutional (cnn) "
+        "classifier, early-stopped on valid, evaluated once on test",
     ),
     "evaluate": (
         EvaluateConfig,
@@ -741,6 +780,18 @@ def build_parser() -> argparse.ArgumentParser:
             help="YAML/JSON file of settings; flags given on the command line win (default: none)",
         )
         add_config_arguments(sub, config_class)
+        if name == "pipeline" or any(
+            item.metadata.get("role") == "output"
+            for item in dataclasses.fields(config_class)  # type: ignore[arg-type]
+        ):
+            sub.add_argument(
+                "--overwrite",
+                action="store_true",
+                default=False,
+                help="replace an existing output, if genomeflow wrote it: a folder with its "
+                "marker, an unchanged file it wrote (never an input, nor the current folder) "
+                "(default: an existing output is an error)",
+            )
         if name not in UNTRACKED:
             sub.add_argument(
                 "--tracking-uri",
@@ -758,12 +809,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_stage(
-    command: str, config: StageConfig, tracking_uri: str | None, experiment: str
+    command: str,
+    config: StageConfig,
+    tracking_uri: str | None,
+    experiment: str,
+    overwrite: bool = False,
 ) -> Metrics:
     """Run one stage inside an MLflow run (when tracking is on), s3:// paths made local.
 
-    Inside a pipeline task (``KFP_RUN_ID`` set) the run is a child of the pipeline's run.
-    Returns the stage's metrics.
+    Inside a pipeline task (``KFP_RUN_ID`` set) the run is a child of the pipeline's run. An
+    existing output is refused unless ``overwrite`` (and genomeflow wrote it); an output that
+    overlaps an input always is (genomeflow.storage.guard). Returns the stage's metrics.
     """
     from genomeflow.tracking import Tracker, resolve_tracking_uri
     from genomeflow.tracking.stage import run_tracked_stage
@@ -771,7 +827,9 @@ def run_stage(
     tracker = Tracker(resolve_tracking_uri(tracking_uri), experiment)
     name = command.replace(" ", "-")
     handler = COMMANDS[command][1]
-    metrics, published = run_tracked_stage(name, config, handler, tracker, command in LONG_STAGES)
+    metrics, published = run_tracked_stage(
+        name, config, handler, tracker, command in LONG_STAGES, overwrite=overwrite
+    )
     for uri in published:
         print(f"published to {uri}")
     return metrics
@@ -782,6 +840,7 @@ def run_command(
     settings: dict[str, Any],
     experiment: str = "genomeflow",
     tracking_uri: str | None = None,
+    overwrite: bool = False,
 ) -> Metrics:
     """Run a stage from a mapping of its settings, as a pipeline component does.
 
@@ -790,12 +849,39 @@ def run_command(
         settings: the stage config's fields (validated by the config's ``from_mapping``).
         experiment: the MLflow experiment.
         tracking_uri: MLflow URI; default $MLFLOW_TRACKING_URI, else the local services.
+        overwrite: an existing output genomeflow wrote may be replaced (a retried step's own).
 
     Returns:
         The stage's metrics (what MLflow records).
     """
     config = COMMANDS[command][0].from_mapping(settings, source=f"the {command} step's settings")
-    return run_stage(command, config, tracking_uri, experiment)
+    return run_stage(command, config, tracking_uri, experiment, overwrite)
+
+
+def run_guarded_pipeline(config: PipelineConfig, overwrite: bool) -> None:
+    """``genomeflow pipeline`` with its ``-o`` checked as a stage's output is.
+
+    compile and submit write a YAML file: an existing one is replaced only with ``overwrite``
+    and if genomeflow wrote it. (``run --local`` checks its root folder itself, once the
+    pipeline's parameters are known good: runs add to it and replace nothing.)
+    """
+    import time
+
+    from genomeflow.storage import check_outputs, record_files
+
+    if config.action == "run":
+        run_pipeline(config)
+        return
+    target = config.output or f"genomeflow-{config.pipeline}.yaml"
+    inputs = [*config.inputs, *([config.params_file] if config.params_file else [])]
+    check_outputs(inputs, [target], overwrite)
+    started = time.time_ns()
+    try:
+        run_pipeline(config)
+    finally:  # submit writes the YAML before it talks to the cluster, which may fail
+        path = Path(target)
+        if path.is_file() and path.stat().st_mtime_ns >= started:
+            record_files([target])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -810,10 +896,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_class, handler, _ = COMMANDS[args.command]
     try:
         config = config_from_args(config_class, args)
-        if args.command in UNTRACKED:
+        overwrite = getattr(args, "overwrite", False)
+        if args.command == "pipeline":
+            run_guarded_pipeline(config, overwrite)
+        elif args.command in UNTRACKED:
             handler(config)
         else:
-            run_stage(args.command, config, args.tracking_uri, args.experiment)
+            run_stage(args.command, config, args.tracking_uri, args.experiment, overwrite)
         return 0
     except GenomeflowError as error:
         if verbose:

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
+import numbers
+import os
 import re
+import types
+import typing
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -91,7 +96,24 @@ class StageConfig:
         ]
         if missing:
             raise ConfigError(f"{source}: missing required setting(s) {', '.join(missing)}")
-        return cls(**values)
+        hints = field_types(cls)
+        checked = {}
+        for name, value in values.items():
+            try:
+                checked[name] = typed_value(hints[name], value, name)
+            except SettingTypeError as error:
+                raise ConfigError(f"{source}: {error}") from None
+        return cls(**checked)
+
+    def _check_choices(self) -> None:
+        """Refuse a ``Literal`` field holding none of its choices: what :meth:`from_mapping`
+        checks, for configs built directly or by ``dataclasses.replace`` (hyperparameter files)."""
+        for name, annotation in field_types(type(self)).items():
+            if typing.get_origin(annotation) is Literal:
+                try:
+                    typed_value(annotation, getattr(self, name), name)
+                except SettingTypeError as error:
+                    raise ConfigError(str(error)) from None
 
     @classmethod
     def from_file(cls: type[C], path: str | Path, overrides: Mapping[str, Any] = ()) -> C:
@@ -122,6 +144,151 @@ class StageConfig:
             name: value.value if isinstance(value, enum.Enum) else value
             for name, value in dataclasses.asdict(self).items()  # type: ignore[call-overload]
         }
+
+
+class SettingTypeError(ValueError):
+    """A setting's value does not fit its field's type (the message names key, value, types)."""
+
+
+@functools.cache
+def field_types(config_class: type) -> dict[str, Any]:
+    """Field name -> its resolved type hint (the module's annotations are strings)."""
+    hints = typing.get_type_hints(config_class)
+    return {item.name: hints[item.name] for item in dataclasses.fields(config_class)}
+
+
+_PLURALS = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}
+
+
+def _shown(value: Any) -> str:
+    """A value as a settings file spells it: ``null``, ``true``, ``'4'``, ``4.7``."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value: Any) -> str:
+    """What a value is, with its article: ``a str``, ``an int``, ``a mapping``."""
+    if value is None:
+        return "null"
+    name = "mapping" if isinstance(value, Mapping) else type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _choices(annotation: Any) -> list[Any] | None:
+    """The allowed values of a ``Literal`` or an enum (its values); None for other types."""
+    if typing.get_origin(annotation) is Literal:
+        return list(typing.get_args(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return [member.value for member in annotation]
+    return None
+
+
+def _expected(annotation: Any) -> str:
+    """A type as the error message names it: ``an integer``, ``a list of numbers``."""
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    choices = _choices(annotation)
+    if choices is not None:
+        return "one of " + ", ".join(map(str, choices))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _expected(a) for a in arguments)
+    if origin in (list, tuple) or annotation in (list, tuple):
+        item = arguments[0] if arguments else Any
+        return f"a list of {_PLURALS.get(item, 'values')}"
+    if origin is dict or annotation is dict:
+        return "a mapping"
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def typed_value(annotation: Any, value: Any, key: str) -> Any:
+    """``value`` checked against a config field's type hint and given that type.
+
+    An int field takes an int or a whole float (``4.0`` -> ``4``: KFP passes every number in
+    ``settings`` as a float); a float field an int or a float; neither takes a bool, nor a str
+    field anything but a str (or a path). ``Literal`` and enum fields take one of their values
+    (an enum's case-insensitively, as the member); a list field takes a list, or a lone item as a
+    one-item list (as its CLI flag does), each item checked; a mapping field a mapping.
+
+    Raises:
+        SettingTypeError: naming ``key``, the value, its type and the expected type.
+    """
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    refused = SettingTypeError(
+        f"{key} is null, expected {_expected(annotation)}"
+        if value is None
+        else f"{key} = {_shown(value)} is {_kind(value)}, expected {_expected(annotation)}"
+    )
+    choices = _choices(annotation)
+    if annotation is Any:
+        return value
+    if choices is not None:
+        if isinstance(annotation, type) and isinstance(value, annotation):
+            return value
+        for choice in choices:  # by type too: True == 1, but true is not the choice 1
+            spelled = value.strip().lower() if isinstance(value, str) and origin is None else value
+            if type(choice) is type(value) and choice == spelled:
+                return choice if origin is Literal else annotation(choice)
+        raise SettingTypeError(
+            f"unknown {key} {_shown(value)} ({_kind(value)}), expected {_expected(annotation)}"
+        )
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in arguments:
+            return None
+        options = [a for a in arguments if a is not type(None)]
+        if len(options) == 1:  # X | None: X's own message (a list's item by item)
+            return typed_value(options[0], value, key)
+        for option in options:
+            try:
+                return typed_value(option, value, key)
+            except SettingTypeError:
+                continue
+        raise refused
+    if value is None:
+        raise refused
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif annotation is float:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+    elif annotation is str:
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value)
+    elif origin in (list, tuple) or annotation in (list, tuple):
+        if isinstance(value, Mapping):
+            raise refused
+        if not isinstance(value, (list, tuple)):
+            return [typed_value(arguments[0] if arguments else Any, value, key)]
+        if origin is tuple and arguments and arguments[-1] is not Ellipsis:
+            if len(value) != len(arguments):
+                raise refused
+            return tuple(
+                typed_value(a, v, f"{key}[{i}]")
+                for i, (a, v) in enumerate(zip(arguments, value, strict=True))
+            )
+        item = arguments[0] if arguments else Any
+        items = [typed_value(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple or annotation is tuple else items
+    elif origin is dict or annotation is dict:
+        if isinstance(value, Mapping):
+            keys, values = arguments or (Any, Any)
+            return {
+                typed_value(keys, k, f"{key} key"): typed_value(values, v, f"{key}[{k!r}]")
+                for k, v in value.items()
+            }
+    elif isinstance(annotation, type):
+        if isinstance(value, annotation):
+            return value
+    else:
+        return value  # a typing construct this project does not use: left to __post_init__
+    raise refused
 
 
 class _Loader(yaml.SafeLoader):
@@ -225,10 +392,7 @@ class SyntheticConfig(StageConfig):
     def __post_init__(self) -> None:
         _require(bool(self.inputs), "give at least one input FASTA/FASTQ file")
         _require(bool(self.output), "give an output file (--output controls.fasta)")
-        _require(
-            self.method in ("shuffle", "markov", "bootstrap"),
-            f"unknown control method {self.method!r}: choose shuffle, markov or bootstrap",
-        )
+        self._check_choices()
         _require(self.k >= 1, f"--k must be at least 1, got {self.k}")
         _require(self.order >= 0, f"--order must be 0 or more, got {self.order}")
         _require(self.block >= 1, f"--block must be at least 1, got {self.block}")
@@ -299,10 +463,7 @@ class TokeniseConfig(StageConfig):
     def __post_init__(self) -> None:
         _require(bool(self.inputs), "give at least one input FASTA/FASTQ file")
         _require(bool(self.output), "give an output folder (--output tokeniser/)")
-        _require(
-            self.method in ("unigram", "bpe", "char", "kmer"),
-            f"unknown method {self.method!r}: choose unigram, bpe, char or kmer",
-        )
+        self._check_choices()
         _require(self.vocab_size >= 10, f"--vocab-size must be at least 10, got {self.vocab_size}")
         _require(
             self.max_piece_length >= 1,
@@ -316,7 +477,6 @@ class TokeniseConfig(StageConfig):
             1 <= self.stride <= self.k,
             f"--stride must be between 1 and k={self.k}, got {self.stride}",
         )
-        _require(self.case in ("upper", "keep"), f"--case must be upper or keep, got {self.case!r}")
         _require(
             not (self.method == "kmer" and self.case == "keep"),
             "--case keep does not apply to k-mers (their vocabulary is upper case); drop it",
@@ -375,10 +535,26 @@ class DatasetConfig(StageConfig):
         shown="on for DNA/RNA, off for protein",
     )
     seed: int = option(42, help="random seed of the split")
+    group_by: Literal["auto", "id", "similarity"] = option(
+        "auto",
+        help="what never straddles splits: id = each source record (with its chunks and "
+        "reverse complements); similarity = clusters of similar records (MMseqs2), so "
+        "homologs and repeat copies do not leak between train and test",
+        shown="auto: similarity for protein, id for DNA/RNA",
+    )
+    min_identity: float | None = option(
+        None,
+        help="--group-by similarity: records at least this identical (0-1) share a cluster",
+        shown="0.3 for protein, 0.8 for DNA/RNA",
+    )
+    coverage: float = option(
+        0.8, help="--group-by similarity: share (0-1) of both records the alignment must cover"
+    )
     alphabet: Alphabet | None = alphabet_option()
     allow_duplicate_ids: bool = duplicate_ids_option()
 
     def __post_init__(self) -> None:
+        self._check_choices()
         _require(bool(self.inputs), "give the FASTA/FASTQ files (one per class)")
         _require(bool(self.tokeniser), "give a tokeniser folder (--tokeniser tok/)")
         _require(bool(self.output), "give an output folder (--output dataset/)")
@@ -402,6 +578,13 @@ class DatasetConfig(StageConfig):
         )
         _require(
             self.max_length >= 3, f"--max-length must be at least 3 tokens, got {self.max_length}"
+        )
+        _require(
+            self.min_identity is None or 0 <= self.min_identity <= 1,
+            f"--min-identity must be between 0 and 1, got {self.min_identity}",
+        )
+        _require(
+            0 <= self.coverage <= 1, f"--coverage must be between 0 and 1, got {self.coverage}"
         )
         self.alphabet = _alphabet_or_none(self.alphabet)
 
@@ -488,10 +671,7 @@ class ServicesConfig(StageConfig):
     timeout: float = option(120.0, help="seconds to wait for a service to become healthy")
 
     def __post_init__(self) -> None:
-        _require(
-            self.action in ("up", "down", "status"),
-            f"unknown action {self.action!r}: choose up, down or status",
-        )
+        self._check_choices()
         for name in ("mlflow_port", "s3_port", "mon_port"):
             port = getattr(self, name)
             _require(
@@ -554,10 +734,7 @@ class PipelineConfig(StageConfig):
     )
 
     def __post_init__(self) -> None:
-        _require(
-            self.action in ("compile", "run", "submit"),
-            f"unknown action {self.action!r}: choose compile, run or submit",
-        )
+        self._check_choices()
         _require(
             self.action != "run" or self.local,
             "`genomeflow pipeline run` needs --local (the KFP local runner); to run on a "
@@ -634,15 +811,7 @@ class BaselineConfig(StageConfig):
     def __post_init__(self) -> None:
         _require(bool(self.dataset), "give a dataset folder (genomeflow dataset ... -o DATASET)")
         _require(bool(self.output), "give an output folder (--output model/)")
-        for name, choices in (
-            ("features", ("count", "tfidf", "word2vec", "onehot")),
-            ("model", ("rf", "xgb", "logreg")),
-            ("device", ("cpu", "cuda")),
-        ):
-            value = getattr(self, name)
-            _require(
-                value in choices, f"--{name} {value!r} is unknown: choose {', '.join(choices)}"
-            )
+        self._check_choices()
         _require(
             len(self.ngram) == 2 and 1 <= self.ngram[0] <= self.ngram[1],
             f"--ngram needs two sizes, smallest first (e.g. 1 3), got {self.ngram}",
@@ -663,9 +832,15 @@ class BaselineConfig(StageConfig):
         return {**from_file, **parse_assignments(self.params, "--params")}
 
 
-ARCHITECTURES = ("distilbert", "bert", "longformer", "modernbert")
-PRESETS = ("tiny", "small", "base")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# The transformer families (pretrain builds these; train, crossval and sweep the cnn too).
+TRANSFORMER_ARCHITECTURES_HELP = (
+    "distilbert (the reference's); bert; longformer (windowed attention, >= 4096 tokens); "
+    "modernbert (rotary, local/global attention, 8192 tokens)"
+)
+TRANSFORMER_PRESETS_HELP = (
+    "size: tiny 2 x 64 (minutes on a laptop CPU), small 4 x 256, base 6 x 768 (the reference's "
+    "DistilBERT)"
+)
 # What a sweep spec or --params may set on a transformer stage (and --params-from-run copies).
 HYPERPARAMETERS = (
     "architecture",
@@ -693,34 +868,45 @@ class TransformerConfig(StageConfig):
         help="dataset folder written by genomeflow dataset", positional=True, role="input"
     )
     output: str = option(help="output folder", short="-o", role="output")
-    architecture: Literal["distilbert", "bert", "longformer", "modernbert"] = option(
+    architecture: Literal["distilbert", "bert", "longformer", "modernbert", "cnn"] = option(
         "distilbert",
-        help="distilbert (the reference's); bert; longformer (windowed attention, >= 4096 "
-        "tokens); modernbert (rotary, local/global attention, 8192 tokens)",
+        help=TRANSFORMER_ARCHITECTURES_HELP + "; cnn (residual dilated convolutions on one-hot "
+        "residues, no tokeniser: the dataset's is ignored)",
     )
     preset: Literal["tiny", "small", "base"] = option(
         "small",
-        help="size: tiny 2 x 64 (minutes on a laptop CPU), small 4 x 256, base 6 x 768 "
-        "(the reference's DistilBERT)",
+        help=TRANSFORMER_PRESETS_HELP + "; cnn: tiny 64 channels x 3 blocks (65-residue "
+        "receptive field, 0.12M parameters), small 128 x 5 (257, 0.78M), base 256 x 8 (2049, 4.9M)",
     )
     max_length: int = option(
         0,
-        help="tokens per window with CLS/SEP; longer sequences are cut into sliding windows "
-        "whose probabilities are averaged",
-        shown="512; longformer 4096; modernbert 8192",
+        help="tokens per window with CLS/SEP (cnn: residues per window); longer sequences are "
+        "cut into sliding windows whose probabilities are averaged",
+        shown="512; longformer 4096; modernbert 8192; cnn 1024",
     )
     window_stride: int = option(
-        0, help="tokens between window starts (< window overlaps)", shown="half a window"
+        0,
+        help="tokens (cnn: residues) between window starts (< window overlaps)",
+        shown="half a window",
     )
     aggregate: Literal["mean", "max"] = option(
         "mean", help="how window probabilities make a sequence's: mean, or per-class max"
     )
     epochs: int = option(10, help="most passes over the train split")
     batch_size: int = option(32, help="windows per optimiser step")
-    learning_rate: float = option(5e-4, help="AdamW peak learning rate (linear warmup/decay)")
+    learning_rate: float | None = option(
+        None,
+        help="AdamW peak learning rate (linear warmup/decay); when not given, the "
+        "architecture's default, recorded as used.learning_rate",
+        shown="5e-4; cnn 1e-2",
+    )
     weight_decay: float = option(0.01, help="AdamW decoupled weight decay")
     warmup_ratio: float = option(0.1, help="share of steps spent warming the learning rate up")
-    dropout: float = option(0.1, help="dropout of embeddings, attention and the classifier")
+    dropout: float = option(
+        0.1,
+        help="dropout of embeddings, attention and the classifier (cnn: after every "
+        "convolution and in the head)",
+    )
     gradient_clip: float = option(1.0, help="largest gradient norm (0 = no clipping)")
     patience: int = option(
         3, help="epochs without a better validation metric before stopping (0 = never stop)"
@@ -744,7 +930,15 @@ class TransformerConfig(StageConfig):
         "auto", help="autocast precision; auto: bf16 on a GPU that has it, else fp32"
     )
     attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = option(
-        "auto", help="attention kernel; auto: sdpa (fused/flash on GPU), eager for longformer"
+        "auto",
+        help="attention kernel; auto: sdpa (fused/flash on GPU), eager for longformer, none "
+        "for cnn",
+    )
+    strand_average: bool = option(
+        True,
+        help="cnn on DNA/RNA: score every window and its reverse complement and average the "
+        "two strands' probabilities (validation, test, evaluate, predict, register); "
+        "--no-strand-average for strand-specific signals; transformers and protein: no effect",
     )
     compile: bool = option(False, help="torch.compile the model (slow start, faster steps)")
     padding: Literal["dynamic", "max_length"] = option(
@@ -754,23 +948,39 @@ class TransformerConfig(StageConfig):
     )
     workers: int = option(0, help="data-loader worker processes")
     seed: int = option(42, help="seed of initialisation, data order, dropout and folds")
+    init_from: str | None = option(
+        None,
+        help="fine-tune a pretrained checkpoint: a `genomeflow pretrain` folder, a local "
+        "Hugging Face masked-LM folder (BERT, DistilBERT, ModernBERT...), runs:/RUN_ID/PATH or "
+        "models:/NAME@ALIAS; its encoder weights, architecture and size are used with a fresh "
+        "classification head (build the dataset with -t CHECKPOINT); --architecture cnn: a "
+        "genomeflow cnn model folder (its convolutions, a fresh head)",
+        shown="none: a randomly initialised model",
+        role="input",
+    )
+    trust_remote_code: bool = option(
+        False,
+        help="with --init-from: run the model code a checkpoint ships (e.g. DNABERT-2); only "
+        "for checkpoints you trust",
+    )
 
     def __post_init__(self) -> None:
         _require(bool(self.dataset), "give a dataset folder (genomeflow dataset ... -o DATASET)")
         _require(bool(self.output), "give an output folder (--output FOLDER)")
-        for name, choices in (
-            ("architecture", ARCHITECTURES),
-            ("preset", PRESETS),
-            ("precision", PRECISIONS),
-            ("aggregate", ("mean", "max")),
-            ("device", ("auto", "cpu", "cuda")),
-            ("attention", ("auto", "sdpa", "eager", "flash_attention_2")),
-            ("padding", ("dynamic", "max_length")),
-        ):
-            value = getattr(self, name)
-            _require(
-                value in choices, f"--{name} {value!r} is unknown: choose {', '.join(choices)}"
-            )
+        _require(
+            self.init_from is None or bool(str(self.init_from).strip()),
+            "--init-from: give a checkpoint folder, runs:/RUN_ID/PATH or models:/NAME@ALIAS",
+        )
+        _require(
+            not (self.init_from and self.architecture == "cnn"),
+            "--init-from fine-tunes a transformer checkpoint; drop --architecture cnn",
+        )
+        _require(
+            not self.trust_remote_code or bool(self.init_from),
+            "--trust-remote-code applies to --init-from checkpoints only; drop it or add "
+            "--init-from CHECKPOINT",
+        )
+        self._check_choices()  # a sweep's backend and katib_algorithm too
         _require(
             self.max_length == 0 or self.max_length >= 8,
             f"--max-length must be 0 (the architecture's default) or at least 8, got "
@@ -780,7 +990,8 @@ class TransformerConfig(StageConfig):
         for name in ("epochs", "batch_size"):
             _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         _require(
-            self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"
+            self.learning_rate is None or self.learning_rate > 0,
+            f"--learning-rate must be positive, got {self.learning_rate}",
         )
         for name in ("weight_decay", "gradient_clip", "patience", "workers"):
             _require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be 0 or more")
@@ -803,6 +1014,124 @@ class TrainConfig(TransformerConfig):
         shown="OUTPUT.checkpoints",
     )
     resume: bool = option(False, help="continue from the last checkpoint of a stopped run")
+
+
+def shared_option(name: str, **changes: Any) -> Any:
+    """A copy of a :class:`TransformerConfig` setting (default, help...) for another stage;
+    ``changes`` replace its default or any :func:`option` argument."""
+    item = {f.name: f for f in dataclasses.fields(TransformerConfig)}[name]
+    settings = {**item.metadata, **changes}
+    default = settings.pop("default", item.default)
+    return option(default, **settings)
+
+
+@dataclass
+class PretrainConfig(StageConfig):
+    """Settings of ``genomeflow pretrain``: a masked language model on unlabelled sequences."""
+
+    inputs: list[str] = option(
+        help="FASTA/FASTQ files (plain or .gz), or one dataset folder (its train split only)",
+        positional=True,
+        role="input",
+    )
+    output: str = option(
+        help="model folder: AutoModelForMaskedLM and AutoTokenizer load it; pretrain.json",
+        short="-o",
+        role="output",
+    )
+    tokeniser: str | None = option(
+        None,
+        help="tokeniser folder (genomeflow tokenise, or a Hugging Face tokenizer folder)",
+        short="-t",
+        shown="a dataset input's own",
+        role="input",
+    )
+    architecture: Literal["distilbert", "bert", "longformer", "modernbert"] = shared_option(
+        "architecture", help=TRANSFORMER_ARCHITECTURES_HELP
+    )
+    preset: Literal["tiny", "small", "base"] = shared_option(
+        "preset", help=TRANSFORMER_PRESETS_HELP
+    )
+    max_length: int = shared_option(
+        "max_length",
+        help="tokens per window with CLS/SEP; records are cut into windows",
+        shown="512; longformer 4096; modernbert 8192",
+    )
+    mask_probability: float = option(
+        0.15, help="share of tokens masked: 8 in 10 become <mask>, 1 a random token, 1 stays"
+    )
+    steps: int | None = option(
+        None, help="optimiser steps; the corpus repeats as needed", shown="--epochs"
+    )
+    epochs: int | None = option(None, help="passes over the corpus", shown="1 without --steps")
+    batch_size: int = shared_option("batch_size")
+    learning_rate: float = shared_option(
+        "learning_rate",
+        default=5e-4,
+        help="AdamW peak learning rate (linear warmup/decay)",
+        shown=None,
+    )
+    weight_decay: float = shared_option("weight_decay")
+    warmup_ratio: float = shared_option("warmup_ratio")
+    dropout: float = shared_option(
+        "dropout", help="dropout of embeddings, attention and the classifier"
+    )
+    gradient_clip: float = shared_option("gradient_clip")
+    log_every: int = option(50, help="steps between logged loss, masked accuracy, perplexity")
+    checkpoint_every: int = option(500, help="steps between checkpoints (and one at the end)")
+    shuffle_buffer: int = option(
+        10_000, help="windows in the seeded shuffle buffer (memory stays flat)"
+    )
+    checkpoints: str | None = option(
+        None,
+        help="folder of the resumable state, kept after the run: --resume with a larger --steps "
+        "extends it",
+        shown="OUTPUT.checkpoints",
+    )
+    resume: bool = option(
+        False, help="continue from the last checkpoint of a run with the same settings"
+    )
+    device: Literal["auto", "cpu", "cuda"] = shared_option("device")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = shared_option("precision")
+    attention: Literal["auto", "sdpa", "eager", "flash_attention_2"] = shared_option(
+        "attention",
+        help="attention kernel; auto: sdpa (fused/flash on GPU), eager for longformer",
+    )
+    seed: int = shared_option("seed", help="seed of initialisation, shuffling, masking, dropout")
+    alphabet: Alphabet | None = alphabet_option()
+    allow_duplicate_ids: bool = duplicate_ids_option()
+
+    def __post_init__(self) -> None:
+        _require(bool(self.inputs), "give FASTA/FASTQ files or a dataset folder to pretrain on")
+        _require(bool(self.output), "give an output folder (--output pretrained/)")
+        self._check_choices()
+        _require(
+            self.max_length == 0 or self.max_length >= 8,
+            f"--max-length must be 0 (the architecture's default) or at least 8, got "
+            f"{self.max_length}",
+        )
+        _require(
+            0 < self.mask_probability < 1,
+            f"--mask-probability must be between 0 and 1, got {self.mask_probability}",
+        )
+        _require(
+            self.steps is None or self.epochs is None,
+            "give --steps or --epochs, not both",
+        )
+        for name in ("steps", "epochs"):
+            value = getattr(self, name)
+            _require(value is None or value >= 1, f"--{name} must be at least 1, got {value}")
+        for name in ("batch_size", "log_every", "checkpoint_every", "shuffle_buffer"):
+            _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        _require(
+            self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}"
+        )
+        for name in ("weight_decay", "gradient_clip"):
+            _require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be 0 or more")
+        for name in ("warmup_ratio", "dropout"):
+            value = getattr(self, name)
+            _require(0 <= value < 1, f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
+        self.alphabet = _alphabet_or_none(self.alphabet)
 
 
 @dataclass
@@ -857,14 +1186,6 @@ class SweepConfig(TransformerConfig):
         _require(bool(self.spec), "give a sweep spec (--spec sweep.yaml)")
         _require(self.trials is None or self.trials >= 1, "--trials must be at least 1")
         _require(self.parallel is None or self.parallel >= 1, "--parallel must be at least 1")
-        _require(
-            self.backend in ("local", "katib"),
-            f"--backend {self.backend!r} is unknown: choose local or katib",
-        )
-        _require(
-            self.katib_algorithm in ("spec", "hyperband"),
-            f"--katib-algorithm {self.katib_algorithm!r} is unknown: choose spec or hyperband",
-        )
         katib_only = {"dry_run": self.dry_run, "katib_algorithm": self.katib_algorithm != "spec"}
         for name, given in katib_only.items():
             flag = "--" + name.replace("_", "-")
@@ -946,8 +1267,11 @@ REGISTERED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,249}")
 class RegisterConfig(StageConfig):
     """Settings of ``genomeflow register``: a new MLflow model version and the champion gate."""
 
-    model: str = option(
-        help="model folder (genomeflow baseline or train)", positional=True, role="input"
+    models: list[str] = option(
+        help="model folders of one run, every one a candidate (genomeflow baseline or train): the "
+        "best on the dataset's VALID split is the challenger",
+        positional=True,
+        role="input",
     )
     name: str = option(
         help="registered model name: letters, digits, '_', '.', '-' (e.g. promoters)", short="-n"
@@ -967,6 +1291,11 @@ class RegisterConfig(StageConfig):
         help="the challenger becomes champion only if it beats the champion by more than this "
         "(0: strictly better; a tie keeps the champion)",
     )
+    ensemble_top: int = option(
+        3,
+        help="also make the mean-probability ensemble of the K best candidates (on valid) a "
+        "candidate; 0 or 1: no ensemble",
+    )
     report: str | None = option(
         None, help="also write the gate decision to this JSON file", role="output"
     )
@@ -974,7 +1303,10 @@ class RegisterConfig(StageConfig):
     def __post_init__(self) -> None:
         from genomeflow.evaluate.metrics import canonical_metric
 
-        _require(bool(self.model), "give the model folder to register")
+        _require(bool(self.models), "give the model folder(s) to register")
+        _require(
+            self.ensemble_top >= 0, f"--ensemble-top must be 0 or more, got {self.ensemble_top}"
+        )
         _require(
             isinstance(self.name, str) and REGISTERED_NAME.fullmatch(self.name) is not None,
             f"--name {self.name!r}: use letters, digits, '_', '.' and '-' only (no '/', ':', '@' "
@@ -1037,10 +1369,7 @@ class InterpretConfig(StageConfig):
             not self.labels or len(self.labels) == len(self.inputs),
             f"--labels: give one class per input file ({len(self.inputs)}), got {len(self.labels)}",
         )
-        _require(
-            self.baseline in ("pad", "shuffle"),
-            f"--baseline {self.baseline!r} is unknown: choose pad, shuffle",
-        )
+        self._check_choices()
         for name in ("limit", "steps", "batch_size", "internal_batch_size", "motif_top"):
             _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         _require(self.motif_k >= 0, "--motif-k must be 0 (automatic) or more")

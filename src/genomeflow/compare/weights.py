@@ -20,6 +20,14 @@ and leaves out only classifier heads such as a 2 x 64 output layer (2 eigenvalue
 limits stay weightwatcher's (:data:`MAX_EVALS`, :data:`MAX_N`). Skipped layers are listed in
 the report with the reason. Eigenvalues come from SciPy's float64 SVD on every machine
 (:data:`SVD_METHOD`), so a GPU machine reports the same numbers as a laptop.
+
+A genomeflow CNN (``--architecture cnn``) is analysed through a stand-in: weightwatcher 0.7.7
+reads a ``Conv1d`` weight (out x in x kernel) as one matrix whose smaller dimension is the
+kernel size, so each ``Conv1d`` becomes a ``Conv2d`` of kernel ``(1, k)`` holding the same
+weights, which weightwatcher slices into ``k`` (out x in) matrices, one per kernel tap, and
+pools their eigenvalues. A convolution is analysed when one slice has :data:`MIN_EVALS`
+eigenvalues (the 4-channel one-hot stem, 4 per slice, is skipped however many taps it has); its
+dense head layers are read as in a transformer.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from genomeflow.storage import read_manifest
 
 log = logging.getLogger(__name__)
 
+CNN_MODEL_TYPE = "genomeflow-cnn"  # genomeflow.models.cnn.CnnConfig.model_type
 MIN_EVALS = 20  # fewest eigenvalues for a power-law fit (see the module docstring)
 MAX_EVALS = 15_000  # weightwatcher's default: larger spectra are skipped
 MAX_N = 50_000  # weightwatcher's default: matrices with a larger dimension are skipped
@@ -254,6 +263,8 @@ def load_transformer(location: str | Path) -> tuple[Any, dict[str, Any]]:
     import transformers
     from safetensors import SafetensorError
 
+    import genomeflow.models.cnn  # noqa: F401  (registers genomeflow-cnn with the Auto classes)
+
     try:
         model = transformers.AutoModelForSequenceClassification.from_pretrained(folder)
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
@@ -305,9 +316,44 @@ def _quiet_weightwatcher() -> Iterator[_Collect]:
             log.debug("weightwatcher printed: %s", line)
 
 
+def _weightwatcher_view(model: Any) -> Any:
+    """The model as weightwatcher should read it: a genomeflow CNN's ``Conv1d`` layers as
+    ``Conv2d`` layers of kernel ``(1, k)`` with the same weights and names (see the module
+    docstring); any other model as it is."""
+    if getattr(model.config, "model_type", None) != CNN_MODEL_TYPE:
+        return model
+    import copy
+
+    import torch
+    from torch import nn
+
+    view = copy.deepcopy(model)
+    for name, module in list(view.named_modules()):
+        if isinstance(module, nn.Conv1d):
+            conv = nn.Conv2d(
+                module.in_channels,
+                module.out_channels,
+                (1, module.kernel_size[0]),
+                bias=module.bias is not None,
+            )
+            with torch.no_grad():
+                conv.weight.copy_(module.weight[:, :, None, :])
+                if module.bias is not None:
+                    conv.bias.copy_(module.bias)
+            view.set_submodule(name, conv)
+    return view
+
+
 def _size_problem(row: Any) -> str | None:
-    """Why a described matrix is too small or too large to fit, or None."""
+    """Why a described matrix is too small or too large to fit, or None. A convolution's
+    slices (``rf`` of them, pooled) must each have :data:`MIN_EVALS` eigenvalues."""
     evals, larger = int(row["num_evals"]), int(row["N"])
+    slices, smaller = int(_float(row.get("rf")) or 1), int(row["M"])
+    if slices > 1 and smaller < MIN_EVALS:
+        return (
+            f"{slices} kernel slices of {smaller} eigenvalue(s) each (its smaller dimension); a "
+            f"power-law fit needs at least {MIN_EVALS} per slice"
+        )
     if evals < MIN_EVALS:
         return (
             f"only {evals} eigenvalue(s) (its smaller dimension); a power-law fit needs at "
@@ -396,7 +442,7 @@ def analyse_model(location: str | Path, name: str | None = None) -> ModelAnalysi
     name = name or _default_name(location)
     model, manifest = load_transformer(location)
     ww = _weightwatcher()
-    watcher = ww.WeightWatcher(model=model)
+    watcher = ww.WeightWatcher(model=_weightwatcher_view(model))
     with _quiet_weightwatcher():
         try:
             described = watcher.describe(min_evals=0, max_evals=0, max_N=sys.maxsize)

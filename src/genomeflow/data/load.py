@@ -9,10 +9,12 @@ from typing import Any
 from genomeflow.data.build import MANIFEST, TOKENISER_FOLDER
 from genomeflow.data.split import SPLITS
 from genomeflow.errors import InputError
+from genomeflow.io.files import check_digests
 from genomeflow.storage import read_manifest
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
 
 COLUMNS = ["id", "group", "sequence", "label", "strand"]  # what classic models need
+PRODUCER = "genomeflow dataset"  # the command that writes a dataset folder, for messages
 
 
 @dataclass
@@ -40,16 +42,20 @@ class LabelledDataset:
     def tokeniser(self) -> GenomeTokenizer:
         """The dataset's own copy of its tokeniser (older folders: the recorded path)."""
         copy = self.folder / TOKENISER_FOLDER
-        return GenomeTokenizer.load(copy if copy.is_dir() else self.manifest["tokeniser"]["path"])
+        if copy.is_dir():
+            return GenomeTokenizer.load(copy, "genomeflow dataset")
+        return GenomeTokenizer.load(self.manifest["tokeniser"]["path"])
 
 
 def load_dataset(folder: str | Path) -> LabelledDataset:
     """Load the Parquet splits and manifest of a ``genomeflow dataset`` folder.
 
     Raises:
-        InputError: the folder is missing or is not a genomeflow dataset.
+        InputError: the folder is missing or is not a genomeflow dataset, or a split file is
+            missing, truncated or corrupt (its digest differs from the manifest's).
     """
     import pandas as pd
+    import pyarrow
 
     folder = Path(folder)
     manifest = read_manifest(
@@ -58,10 +64,17 @@ def load_dataset(folder: str | Path) -> LabelledDataset:
         "genomeflow dataset",
         "build one with `genomeflow dataset FASTA... -t TOKENISER -o DATASET`",
     )
+    check_digests(folder, manifest.get("files"), MANIFEST, PRODUCER)
     splits = {}
     for split in SPLITS:
         path = folder / "parquet" / f"{split}.parquet"
         if not path.is_file():
             raise InputError(f"{folder}: split file {path.name} is missing; rebuild the dataset")
-        splits[split] = pd.read_parquet(path, columns=COLUMNS)
+        try:
+            splits[split] = pd.read_parquet(path, columns=COLUMNS)
+        except (pyarrow.ArrowException, OSError, ValueError) as error:
+            reason = " ".join(str(error).split())[:200]
+            raise InputError(
+                f"{path}: truncated or corrupt ({reason}); re-run `{PRODUCER}`"
+            ) from error
     return LabelledDataset(folder, manifest, splits)

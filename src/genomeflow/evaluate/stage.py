@@ -16,7 +16,7 @@ from genomeflow.config import EvaluateConfig
 from genomeflow.errors import InputError
 from genomeflow.evaluate.metrics import Evaluation, evaluate_predictions
 from genomeflow.evaluate.plots import write_evaluation
-from genomeflow.storage import atomic_directory
+from genomeflow.storage import atomic_directory, check_writable
 
 REPORT = "report.html"
 SHOWN = ("accuracy", "balanced_accuracy", "f1_macro", "mcc", "roc_auc", "pr_auc", "log_loss")
@@ -42,6 +42,7 @@ def evaluate_model(config: EvaluateConfig) -> EvaluateSummary:
         InputError: the model or dataset cannot be read, their classes differ, or the split
             is empty.
     """
+    check_writable(config.output)
     classifier, dataset = model_and_dataset(config.model, config.dataset)
     rows = split_rows(dataset, config.dataset, config.split)
     label_names = list(classifier.label_names)
@@ -56,22 +57,32 @@ def evaluate_model(config: EvaluateConfig) -> EvaluateSummary:
 
 
 def model_and_dataset(model: str, dataset: str) -> tuple[Any, Any]:
-    """A saved model and a dataset with the same classes, in the same order.
+    """A saved model and a dataset with the same classes, in the same order, and alphabet.
+
+    The dataset is read and checked against the model's manifest before the model is loaded.
 
     Raises:
-        InputError: either cannot be read, or their classes differ.
+        InputError: either cannot be read (a file missing, truncated or corrupt), or their
+            classes or alphabets differ.
     """
     from genomeflow.data import load_dataset
-    from genomeflow.predict import load_classifier
+    from genomeflow.predict import load_classifier, model_manifest, resolve_model
 
-    classifier = load_classifier(model)
     loaded = load_dataset(dataset)
-    if loaded.label_names != list(classifier.label_names):
+    folder = resolve_model(model)
+    _, manifest = model_manifest(folder)
+    if loaded.label_names != list(manifest["label_names"]):
         raise InputError(
             f"{dataset}: its classes {loaded.label_names} differ from the model's "
-            f"{list(classifier.label_names)}; use a dataset with the model's classes, in that order"
+            f"{list(manifest['label_names'])}; use a dataset with the model's classes, in that "
+            "order"
         )
-    return classifier, loaded
+    if loaded.alphabet != manifest["alphabet"]:
+        raise InputError(
+            f"{dataset}: holds {loaded.alphabet} but the model {model} was built for "
+            f"{manifest['alphabet']}; use a dataset of {manifest['alphabet']} sequences"
+        )
+    return load_classifier(folder), loaded
 
 
 def split_rows(dataset: Any, source: str, split: str) -> Any:

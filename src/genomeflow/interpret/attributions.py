@@ -9,6 +9,13 @@ and the baseline is the same window with every residue token replaced by ``<pad>
 delta (completeness). Sequences longer than the context are attributed window by window; a token
 covered by two windows gets their mean. Token scores are spread evenly over the residues each
 token covers, so residue scores keep the token total.
+
+A cnn (no tokeniser) is attributed at residue level: the layer is its one-hot encoding (DNA/RNA;
+protein: its learned embedding), so Integrated Gradients runs on the one-hot input itself; the
+``pad`` baseline is the zero one-hot (pad id 0) at every residue, ``shuffle`` permutes the whole
+window (no CLS/SEP to keep); every token is one residue, spanning ``(i, i + 1)``. Attributions
+are of the forward strand's probability; the reported probabilities are the classifier's (both
+strands averaged for a DNA/RNA cnn).
 """
 
 from __future__ import annotations
@@ -114,8 +121,17 @@ class Attributor:
         self.steps, self.baseline, self.seed = steps, baseline, seed
         self.batch_size, self.internal_batch_size = batch_size, internal_batch_size
         self.model = classifier.model.eval()
-        hf = classifier.tokenizer.hf
-        self.pad_id, self.cls_id, self.sep_id = hf.pad_token_id, hf.cls_token_id, hf.sep_token_id
+        if classifier.tokenizer is None:  # a cnn: residue ids, pad 0, no CLS/SEP
+            self.pad_id, self.cls_id, self.sep_id = self.model.config.pad_token_id, None, None
+        else:
+            hf = classifier.tokenizer.hf
+            self.pad_id, self.cls_id, self.sep_id = (
+                hf.pad_token_id,
+                hf.cls_token_id,
+                hf.sep_token_id,
+            )
+        # the residue positions of a window: inside CLS ... SEP, or all of a cnn's
+        self.inner = slice(1, -1) if self.cls_id is not None else slice(None)
 
     def _forward(self, input_ids: Any, attention_mask: Any) -> Any:
         import torch
@@ -129,15 +145,16 @@ class Attributor:
     def _reference(self, ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         reference = ids.copy()
         if self.baseline == "pad":
-            reference[1:-1] = self.pad_id
+            reference[self.inner] = self.pad_id
         else:
-            reference[1:-1] = rng.permutation(ids[1:-1])
+            reference[self.inner] = rng.permutation(ids[self.inner])
         return reference
 
     def _attribute_windows(
         self, windows: list[np.ndarray], targets: list[int]
     ) -> tuple[list[np.ndarray], np.ndarray]:
         """Token attributions (CLS/SEP dropped) and convergence deltas of windows."""
+        trim = 1 if self.cls_id is not None else 0
         import torch
         from captum.attr import LayerIntegratedGradients
 
@@ -169,9 +186,27 @@ class Attributor:
             )
             per_token = attributions.sum(dim=-1).detach().float().cpu().numpy()
             for row, window in enumerate(chunk):
-                scores.append(per_token[row, 1 : len(window) - 1])
+                scores.append(per_token[row, trim : len(window) - trim])
             deltas += delta.detach().float().abs().cpu().tolist()
         return scores, np.asarray(deltas)
+
+    def _windows(self, sequence: str) -> list[tuple[np.ndarray, tuple[int, int]]]:
+        """A sequence's model windows and the token range ``[begin, end)`` each covers."""
+        classifier = self.classifier
+        if classifier.tokenizer is None:  # a cnn: residue windows, as the classifier cuts them
+            from genomeflow.models.cnn import encode_sequence, residue_window_spans
+
+            residues = encode_sequence(sequence, classifier.alphabet)
+            spans = residue_window_spans(len(residues), classifier.max_length, classifier.stride)
+            return [(residues[begin:end], (begin, end)) for begin, end in spans]
+        tokenizer = classifier.tokenizer
+        encoded = tokenizer.hf.backend_tokenizer.encode(
+            tokenizer.words(sequence), add_special_tokens=False
+        ).ids
+        return [
+            (np.asarray([self.cls_id, *encoded[begin:end], self.sep_id]), (begin, end))
+            for begin, end in window_spans(len(encoded), classifier.max_length, classifier.stride)
+        ]
 
     def attribute(
         self,
@@ -192,18 +227,18 @@ class Attributor:
         windows, owners, targets, ranges = [], [], [], []
         for index, sequence in enumerate(sequences):
             goal = names.index(target) if target is not None else int(probabilities[index].argmax())
-            encoded = tokenizer.hf.backend_tokenizer.encode(
-                tokenizer.words(sequence), add_special_tokens=False
-            ).ids
-            for begin, end in window_spans(len(encoded), classifier.max_length, classifier.stride):
-                windows.append(np.asarray([self.cls_id, *encoded[begin:end], self.sep_id]))
+            for window, span in self._windows(sequence):
+                windows.append(window)
                 owners.append(index)
                 targets.append(goal)
-                ranges.append((begin, end))
+                ranges.append(span)
         scores, deltas = self._attribute_windows(windows, targets)
         results = []
         for index, (record_id, sequence) in enumerate(zip(ids, sequences, strict=True)):
-            tokens, spans = token_residue_spans(tokenizer, sequence)
+            if tokenizer is None:  # a cnn: every residue is a token
+                tokens, spans = list(sequence), [(i, i + 1) for i in range(len(sequence))]
+            else:
+                tokens, spans = token_residue_spans(tokenizer, sequence)
             total, covered = np.zeros(len(tokens)), np.zeros(len(tokens))
             mine = [w for w, owner in enumerate(owners) if owner == index]
             for w in mine:

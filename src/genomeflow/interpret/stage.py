@@ -13,9 +13,10 @@ from genomeflow.errors import InputError
 from genomeflow.interpret.attributions import Attributor, SequenceAttribution
 from genomeflow.interpret.motifs import motif_table, plot_motifs
 from genomeflow.interpret.reports import safe_name, summary_page, write_reports
+from genomeflow.io.files import check_readable
 from genomeflow.io.sequences import read_sequence_files
 from genomeflow.sequence.alphabet import Alphabet, check_characters
-from genomeflow.storage import atomic_directory, write_json
+from genomeflow.storage import atomic_directory, check_writable, write_json
 
 MIN_MOTIF_SEQUENCES = 5  # fewer sequences of a class give no meaningful motif table
 
@@ -53,31 +54,55 @@ def _records(config: InterpretConfig) -> tuple[list[str], list[str], list[str | 
     return ids, sequences, labels
 
 
-def _load(location: str) -> Any:
-    from genomeflow.predict import load_classifier
+def _load(config: InterpretConfig) -> Any:
+    """The transformer to explain, loaded only once every input was checked against its
+    manifest: input files readable and of its alphabet, literal sequences too, --labels its
+    classes, and the output folder writable."""
+    from genomeflow.predict import (
+        check_sequence_inputs,
+        load_classifier,
+        model_manifest,
+        resolve_model,
+    )
     from genomeflow.train.classifier import TransformerClassifier
 
-    classifier = load_classifier(location)
+    check_readable(config.inputs, "FASTA/FASTQ file")
+    check_writable(config.output)
+    folder = resolve_model(config.model)
+    kind, manifest = model_manifest(folder)
+    if kind != "transformer":
+        raise _not_a_transformer(config.model)
+    label_names = list(manifest["label_names"])
+    if config.labels:
+        unknown = sorted(set(config.labels) - set(label_names))
+        if unknown:
+            raise InputError(
+                f"--labels {', '.join(unknown)}: not classes of the model "
+                f"({', '.join(label_names)})"
+            )
+    # The same check as predict's: a protein file through a DNA model is refused, not turned
+    # into a report of <unk> tokens.
+    alphabet = check_sequence_inputs(
+        config.inputs, config.alphabet, manifest, f"the model {config.model}"
+    )
+    check_characters(config.sequences, alphabet)
+    classifier = load_classifier(folder)
     if not isinstance(classifier, TransformerClassifier):
-        raise InputError(
-            f"{location}: Integrated Gradients needs a transformer (genomeflow train); "
-            "this is a classic baseline, whose importances are in its reports/"
-        )
+        raise _not_a_transformer(config.model)
     return classifier
+
+
+def _not_a_transformer(location: str) -> InputError:
+    return InputError(
+        f"{location}: Integrated Gradients needs a transformer (genomeflow train); "
+        "this is a classic baseline, whose importances are in its reports/"
+    )
 
 
 def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
     """Attribute every input towards its target class; write the report folder."""
-    classifier = _load(config.model)
-    if config.labels:
-        unknown = sorted(set(config.labels) - set(classifier.label_names))
-        if unknown:
-            raise InputError(
-                f"--labels {', '.join(unknown)}: not classes of the model "
-                f"({', '.join(classifier.label_names)})"
-            )
+    classifier = _load(config)
     ids, sequences, labels = _records(config)
-    check_characters(config.sequences, classifier.alphabet)  # files were checked when read
     attributor = Attributor(
         classifier,
         steps=config.steps,

@@ -1,4 +1,5 @@
-"""Streaming, validated FASTA/FASTQ reading (plain or gzip) through Biopython.
+"""Streaming, validated FASTA/FASTQ reading (plain or gzip): FASTA through Biopython, FASTQ
+by a reader that counts lines, so an error names the line, the record and the fault.
 
 Records are parsed one at a time, so memory stays flat whatever the file size; the only thing
 that grows with the number of records is the set of ids kept to catch duplicates (about 100
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import NamedTuple, TextIO
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
-from Bio.SeqIO.QualityIO import FastqGeneralIterator
 
 from genomeflow.errors import AlphabetError, ConfigError, InputError
 from genomeflow.io.files import open_input
@@ -113,22 +113,125 @@ class SequenceFile:
             yield from self._validated(parsed, seen_ids)
 
     def _parsed(self, text: TextIO, kind: SequenceFormat | None) -> Iterator[tuple[str, ...]]:
-        """``(title, sequence[, quality])`` tuples as Biopython parses them."""
+        """``(title, sequence[, quality])`` tuples: FASTA as Biopython parses it, FASTQ by
+        :meth:`_fastq`, which can say on which line a record goes wrong."""
         if kind is None:
             return
-        parser = (
-            SimpleFastaParser(text) if kind is SequenceFormat.FASTA else FastqGeneralIterator(text)
-        )
+        if kind is SequenceFormat.FASTQ:
+            yield from self._fastq(text)
+            return
         count = 0
         try:
-            for count, fields in enumerate(parser, start=1):  # noqa: B007 - used in the message
+            for count, fields in enumerate(SimpleFastaParser(text), start=1):  # noqa: B007
                 yield fields
         except UnicodeDecodeError:
-            raise  # open_input names the file and the byte
+            raise  # open_input names the file, line and byte
         except ValueError as error:
             raise InputError(
-                f"{self.path}: malformed {kind.value.upper()} at record #{count + 1}: {error}"
+                f"{self.path}: malformed FASTA at record #{count + 1}: {error}"
             ) from error
+
+    def _fastq(self, text: TextIO) -> Iterator[tuple[str, str, str]]:
+        """``(title, sequence, quality)`` of each FASTQ record, read as Biopython's
+        FastqGeneralIterator reads them (sequence and quality may wrap over lines; the ``+``
+        line may repeat the title), with errors that name the line, the record and the fault.
+
+        '@' is also a quality character, so a line starting with it ends the quality only when
+        the quality is as long as the sequence, or, for a one-line sequence, after the first
+        quality line (the usual four-line layout).
+        """
+        lines = iter(text)
+        number, count = 0, 0
+        line: str | None = None
+        for line in lines:  # blank lines before the first record
+            number += 1
+            if line.strip():
+                break
+        else:
+            return
+        while line is not None:
+            if line[:1] != "@":
+                raise self._fastq_error(
+                    number,
+                    None,
+                    count + 1,
+                    f"expected a record header starting with '@', found {line.strip()[:30]!r}",
+                    "each record is an @id line, the sequence, a '+' line and the quality",
+                )
+            count += 1
+            title, header_line = line[1:].rstrip(), number
+            sequence, sequence_lines = "", 0
+            for line in lines:
+                number += 1
+                first = line[:1]
+                if first == "+":
+                    break
+                if first == "@":  # never a residue: the next record came first
+                    raise self._fastq_error(
+                        header_line,
+                        title,
+                        count,
+                        f"no '+' line after the sequence (line {number} starts the next record)",
+                        "add the '+' line and the quality line, or remove the record",
+                    )
+                sequence += line.rstrip()
+                sequence_lines += 1
+            else:
+                raise self._fastq_error(
+                    header_line,
+                    title,
+                    count,
+                    "no '+' line after the sequence (the file ends first)",
+                    "add the '+' line and the quality line, or remove the record",
+                )
+            plus_line = number
+            if len(line) > 2:  # more than '+' and a line end: the title repeated
+                repeated = line[1:].rstrip()
+                if repeated and repeated != title:
+                    raise self._fastq_error(
+                        plus_line,
+                        title,
+                        count,
+                        f"the '+' line names {repeated!r}, not the header's {title!r}",
+                        "leave the '+' line bare or repeat the header exactly",
+                    )
+            if " " in sequence or "\t" in sequence:
+                raise self._fastq_error(
+                    header_line + 1,
+                    title,
+                    count,
+                    "the sequence holds whitespace",
+                    "remove the spaces or tabs from the sequence",
+                )
+            length, one_line = len(sequence), sequence_lines <= 1
+            quality, line = "", None
+            for following in lines:
+                number += 1
+                if len(quality) >= length or (one_line and quality and following[:1] == "@"):
+                    if following.strip():
+                        line = following  # the next record's header
+                        break
+                    continue  # blank lines between records
+                quality += following.rstrip()
+            if len(quality) != length:
+                raise self._fastq_error(
+                    plus_line + 1,
+                    title,
+                    count,
+                    f"the quality line has {len(quality)} characters but the sequence has {length}",
+                    "give one quality character per residue",
+                )
+            yield title, sequence, quality
+
+    def _fastq_error(
+        self, line: int, title: str | None, count: int, problem: str, fix: str
+    ) -> InputError:
+        """The error of FASTQ record #``count`` (``title``: its header, None if it has none)."""
+        record = _record(title, "").id if title is not None else None
+        name = "" if record is None else f"record {record!r}, "
+        return InputError(
+            f"{self.path}: malformed FASTQ at line {line} ({name}#{count}): {problem}; {fix}"
+        )
 
     def _sniff(self, parsed: Iterator[tuple[str, ...]]) -> list[tuple[str, ...]]:
         """Take records until SNIFF_RESIDUES and detect the alphabet from them."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from array import array
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -36,10 +37,15 @@ def summarise_file(
     path: str | os.PathLike[str],
     alphabet: Alphabet | str | None = None,
     allow_duplicate_ids: bool = False,
+    seen_ids: dict[str, Path] | None = None,
 ) -> FileSummary:
     """Validate every record of a FASTA/FASTQ file and summarise it (streaming).
 
     Memory grows by 8 bytes a record (the lengths, for the median and N50).
+
+    Args:
+        seen_ids: ids read from earlier files (id -> file), shared across calls so that an id
+            repeated in another file is refused too; the file's ids are added to it.
     """
     source = SequenceFile(path, alphabet, allow_duplicate_ids)
     lengths = array("q")
@@ -47,7 +53,7 @@ def summarise_file(
     # str.count runs in C, so a pass per letter beats one Python-level pass over the residues.
     canonical_letters = source.alphabet.canonical
     soft_letters = [c for c in source.alphabet.letters.lower() if c.isalpha()]
-    for record in source:
+    for record in source.records({} if seen_ids is None else seen_ids):
         sequence = record.sequence
         lengths.append(len(sequence))
         if not sequence.isupper():

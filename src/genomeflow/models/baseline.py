@@ -31,10 +31,17 @@ from genomeflow.features.featurisers import (
     load_featuriser,
     make_featuriser,
 )
+from genomeflow.io.files import check_digests, file_digests
 from genomeflow.models.classic import IMPORTANCE_KIND, ClassicModel, check_hyperparameters
 from genomeflow.models.importance import importance_table, plot_importance
 from genomeflow.sequence.alphabet import Alphabet
-from genomeflow.storage import atomic_directory, file_digest, read_manifest, write_json
+from genomeflow.storage import (
+    atomic_directory,
+    check_writable,
+    file_digest,
+    read_manifest,
+    write_json,
+)
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
 
 log = logging.getLogger(__name__)
@@ -158,6 +165,7 @@ def train_baseline(config: BaselineConfig) -> BaselineSummary:
     """Run the baseline stage (see the module docstring) and publish the model folder."""
     import pandas as pd
 
+    check_writable(config.output)
     data = load_dataset(config.dataset)
     label_names, alphabet = data.label_names, Alphabet.parse(data.alphabet)
     tokenizer = data.tokeniser()
@@ -235,8 +243,18 @@ def _save(folder, config, featuriser, model, tokenizer, data, summary) -> None:
         "dataset": {
             "path": str(config.dataset),
             "digest": file_digest(data.folder / DATASET_MANIFEST),
+            "grouping": data.manifest.get("grouping", {"method": "id"}),  # older: by id
         },
         "metrics": summary.metrics(),
+        # What the classifier loads, so a damaged file is named when it is loaded again.
+        "files": file_digests(
+            folder,
+            sorted(
+                str(path.relative_to(folder))
+                for path in [*folder.iterdir(), *(folder / TOKENISER_FOLDER).iterdir()]
+                if path.is_file()
+            ),
+        ),
     }
     write_json(folder / MANIFEST, manifest)
 
@@ -254,8 +272,9 @@ class BaselineClassifier:
         )
         self.label_names: list[str] = self.manifest["label_names"]
         self.alphabet = Alphabet.parse(self.manifest["alphabet"])
+        check_digests(folder, self.manifest.get("files"), MANIFEST, "genomeflow baseline")
         settings = FeatureSettings.from_dict(self.manifest["features"])
-        tokenizer = GenomeTokenizer.load(folder / TOKENISER_FOLDER)
+        tokenizer = GenomeTokenizer.load(folder / TOKENISER_FOLDER, "genomeflow baseline")
         self.featuriser = load_featuriser(folder, settings, tokenizer, self.alphabet)
         self.model = ClassicModel.load(folder, self.manifest["model"], self.manifest["params"])
 

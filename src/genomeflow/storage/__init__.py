@@ -17,9 +17,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from genomeflow.storage import s3
+from genomeflow.storage.guard import (
+    OUTPUT_MARKER,
+    OutputError,
+    check_outputs,
+    output_stage,
+    record_files,
+)
 from genomeflow.storage.local import (
     atomic_directory,
     atomic_output,
+    check_writable,
     file_digest,
     open_text_output,
     read_manifest,
@@ -27,8 +35,12 @@ from genomeflow.storage.local import (
 )
 
 __all__ = [
+    "OUTPUT_MARKER",
+    "OutputError",
     "atomic_directory",
     "atomic_output",
+    "check_outputs",
+    "check_writable",
     "download",
     "exists",
     "file_digest",
@@ -36,9 +48,11 @@ __all__ = [
     "list_files",
     "local_copy",
     "open_text_output",
+    "output_stage",
     "publish",
     "read_bytes",
     "read_manifest",
+    "record_files",
     "upload",
     "write_bytes",
     "write_json",
@@ -92,7 +106,7 @@ def write_bytes(location: Location, data: bytes) -> None:
         return
     bucket, key = s3.split_uri(str(location))
     with s3.errors(str(location)):
-        s3.client().put_object(Bucket=bucket, Key=key, Body=data)
+        s3.client().put_object(Bucket=bucket, Key=key, Body=data, Metadata=_metadata())
 
 
 def list_files(location: Location, limit: int | None = None) -> list[str]:
@@ -127,7 +141,8 @@ def upload(source: Location, uri: str) -> None:
     client, config = s3.client(), s3.transfer_config()
     with s3.errors(uri):
         if source.is_file():
-            client.upload_file(str(source), bucket, key, Config=config)
+            extra = {"Metadata": _metadata()}
+            client.upload_file(str(source), bucket, key, ExtraArgs=extra, Config=config)
             return
         files = sorted(p for p in source.rglob("*") if p.is_file())
         relative = [path.relative_to(source).as_posix() for path in files]
@@ -154,6 +169,14 @@ def upload(source: Location, uri: str) -> None:
             _delete(bucket, [k for k in existing if k not in wanted])
         finally:
             _delete(bucket, [s3.split_uri(u)[1] for u in list_files(f"s3://{bucket}/{staging}")])
+
+
+def _metadata() -> dict[str, str]:
+    """The user metadata of an object genomeflow writes: it may replace it on --overwrite."""
+    from genomeflow import __version__
+    from genomeflow.storage.guard import S3_METADATA_KEY
+
+    return {S3_METADATA_KEY: __version__}
 
 
 def _parallel(task: Callable[[int], object], count: int) -> None:

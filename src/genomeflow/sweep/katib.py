@@ -1039,8 +1039,14 @@ def run_katib_sweep(
 ) -> KatibResult:
     """Run a compiled sweep and write ``<output>/best_params.json`` as the local engine does
     (``genomeflow train --params-file`` reads it); constants are included in the params."""
-    from genomeflow.storage import is_remote, write_bytes
+    from genomeflow.storage import OUTPUT_MARKER, is_remote, write_bytes
+    from genomeflow.storage.local import marker_bytes
 
+    if not is_remote(output):
+        Path(output).mkdir(parents=True, exist_ok=True)
+    # the trials write under the output from the start: marked as genomeflow's, a retry may
+    # replace it (--overwrite)
+    write_bytes(f"{output.rstrip('/')}/{OUTPUT_MARKER}", marker_bytes("sweep"))
     result = run_experiment(sweep.experiment, sweep.namespace, timeout_s, client, polling_interval)
     constants = {n: p.value for n, p in sweep.spec.parameters.items() if not p.searched}
     found = {**result.params, **constants}
@@ -1057,8 +1063,6 @@ def run_katib_sweep(
         "katib_experiment": result.experiment,
     }
     text = json.dumps(summary, indent=2) + "\n"
-    if not is_remote(output):
-        Path(output).mkdir(parents=True, exist_ok=True)
     write_bytes(f"{output.rstrip('/')}/best_params.json", text.encode("utf-8"))
     return result
 

@@ -98,6 +98,12 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_whole(value: Any) -> bool:
+    """An int, or a float with no fraction: KFP passes a ``dict`` parameter through a protobuf
+    Struct, so a spec's ``run_cap: 4`` arrives in a pipeline step as ``4.0``."""
+    return _is_int(value) or (_is_number(value) and float(value).is_integer())
+
+
 def _fail(source: str, path: str, message: str) -> ConfigError:
     return ConfigError(f"{source}: {path}: {message}")
 
@@ -203,7 +209,7 @@ class Parameter:
         low, high = (_number(values, key, source, path) for key in RANGE)
         if low > high:
             raise _fail(source, path, f"min ({low}) is above max ({high}); swap them")
-        if kind == "int_uniform" and not (_is_int(low) and _is_int(high)):
+        if kind == "int_uniform" and not (_is_whole(low) and _is_whole(high)):
             raise _fail(source, path, f"int_uniform needs integer min and max, got {low}, {high}")
         if kind in ("log_uniform_values", "q_log_uniform_values") and low <= 0:
             raise _fail(
@@ -433,7 +439,7 @@ class Hyperband:
             value = values.get(key)
             if value is None:
                 continue
-            if not _is_int(value) and not (_is_number(value) and float(value).is_integer()):
+            if not _is_whole(value):
                 raise _fail(source, f"{path}.{key}", f"must be a whole number, not {value!r}")
             settings[key] = int(value)
         if "max_iter" not in settings:
@@ -556,8 +562,9 @@ class SweepSpec:
                     raise ConfigError(f"{source}: {error}") from None
         early = values.get("early_terminate")
         run_cap = values.get("run_cap")
-        if run_cap is not None and (not _is_int(run_cap) or run_cap < 1):
+        if run_cap is not None and (not _is_whole(run_cap) or run_cap < 1):
             raise _fail(source, "run_cap", f"must be a whole number of 1 or more, not {run_cap!r}")
+        run_cap = None if run_cap is None else int(run_cap)
         name = values.get("name", "sweep")
         description = values.get("description")
         for key, text in (("name", name), ("description", description)):

@@ -10,7 +10,7 @@ bounded whatever the genome size.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from tqdm import tqdm
@@ -30,6 +30,12 @@ class Corpus:
     @property
     def sampled_residues(self) -> int:
         return sum(map(len, self.segments))
+
+
+def cut(sequence: str, segment_length: int) -> Iterator[str]:
+    """``sequence`` in consecutive pieces of ``segment_length`` residues (the last shorter)."""
+    for start in range(0, len(sequence), segment_length):
+        yield sequence[start : start + segment_length]
 
 
 def build_corpus(
@@ -60,8 +66,7 @@ def build_corpus(
             sequence = record.sequence.upper() if uppercase else record.sequence
             records_read += 1
             residues += len(sequence)
-            for start in range(0, len(sequence), segment_length):
-                segment = sequence[start : start + segment_length]
+            for segment in cut(sequence, segment_length):
                 seen += 1
                 if not capacity:
                     fits = not sample_bp or kept_residues + len(segment) <= sample_bp

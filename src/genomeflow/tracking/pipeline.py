@@ -133,12 +133,15 @@ SUMMARY_METRICS = ("accuracy", "f1_macro", "mcc", "roc_auc")
 
 
 def stage_row(run: Any) -> dict[str, Any]:
-    """One stage run as a summary row: name (with the baseline's recipe), status, seconds and
-    the headline test metrics (cross-validation means for crossval)."""
+    """One stage run as a summary row: name (with the baseline's recipe, or the trained
+    architecture and preset), status, seconds and the headline test metrics (cross-validation
+    means for crossval)."""
     params, metrics = run.data.params, run.data.metrics
     name = run.info.run_name
     if "features" in params and "model" in params:
         name = f"{name} {params['features']}+{params['model']}"
+    elif name == "train" and "architecture" in params:
+        name = f"{name} {params['architecture']}-{params.get('preset', '?')}"
     elapsed = ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000
     row: dict[str, Any] = {"stage": name, "status": run.info.status, "seconds": elapsed}
     for metric in SUMMARY_METRICS:

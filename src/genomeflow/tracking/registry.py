@@ -9,6 +9,13 @@ min_gain``: with the default 0 it must be strictly better; a tie keeps the champ
 better metrics (log_loss, brier, ece) count a drop as a gain. Models with other classes (or
 another alphabet) than the champion are refused, never compared.
 
+Registrations of one name that run at once take the gate in turn, in version order: a version
+waits until every lower version that genomeflow is still registering has recorded its decision
+(the ``gate.decision`` tag, written last), then reads the champion, compares and moves the
+aliases. MLflow numbers versions atomically, so the outcome is that of the same registrations
+made one after another; a registration that died is waited for no longer than its run lives
+(or :data:`GATE_WAIT_S` after it registered).
+
 Registered versions are served with ``mlflow.pyfunc.load_model("models:/NAME@champion")`` or
 ``mlflow models serve -m models:/NAME@champion``: a DataFrame with a ``sequence`` column in, a
 DataFrame of ``label``, ``probability`` and ``p_<class>`` out. The model carries the genomeflow
@@ -24,8 +31,9 @@ import logging
 import math
 import re
 import tempfile
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,9 +41,11 @@ from typing import TYPE_CHECKING, Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from genomeflow import __version__
-from genomeflow.errors import InputError, TrackingError
+from genomeflow.errors import GenomeflowError, InputError, TrackingError
 from genomeflow.sequence.alphabet import check_characters
 from genomeflow.tracking.runs import Run, active_run, recording, resolve_tracking_uri
 
@@ -46,6 +56,7 @@ log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"  # the pyfunc artifact holding the genomeflow model folder
 CHAMPION, CHALLENGER = "champion", "challenger"
+LEADERBOARD = "leaderboard.md"  # the run's candidates, ranked on valid (an MLflow artifact)
 REGISTRY_SCHEME = "models:/"
 # MLflow "models from code": the model is this script, run at load time (genomeflow comes from
 # the model's code_paths copy), rather than a cloudpickled object.
@@ -58,6 +69,9 @@ from genomeflow.tracking.registry import SequenceClassifierModel
 mlflow.models.set_model(SequenceClassifierModel())
 """
 _URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))/?")
+GATE_WAIT_S = 900.0  # the longest a version waits for a lower version's gate decision
+GATE_POLL_S = 1.0  # how often it looks
+DECISION_TAG = "gate.decision"  # written last: a version without it is still in its gate
 TAG_VALUE_LIMIT = 8000  # MLflow's run tag limit; registry tags allow more, config JSON rarely does
 # Distributions a genomeflow model needs to load and predict (those installed are pinned), on
 # top of genomeflow's own declared dependencies.
@@ -130,6 +144,27 @@ def prediction_frame(probabilities: np.ndarray, label_names: Sequence[str]) -> p
     return frame
 
 
+class ModelInputError(MlflowException, InputError):
+    """Input a served genomeflow model cannot score: an MlflowException with the error code
+    INVALID_PARAMETER_VALUE, so MLflow's scoring server answers HTTP 400 with genomeflow's
+    one-line message (and no stack trace); an InputError to genomeflow's own callers.
+    """
+
+    def __init__(self, message: str) -> None:
+        self._line = message
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+    @property
+    def message(self) -> str:  # type: ignore[override]
+        return self._line
+
+    @message.setter
+    def message(self, value: str) -> None:
+        # MLflow's scoring server prefixes "Failed to predict data '<the whole input frame>'"
+        # to the message it answers with; the served line stays genomeflow's own.
+        pass
+
+
 class SequenceClassifierModel(mlflow.pyfunc.PythonModel):
     """A genomeflow classifier behind MLflow's pyfunc interface.
 
@@ -158,12 +193,16 @@ class SequenceClassifierModel(mlflow.pyfunc.PythonModel):
             per input sequence.
 
         Raises:
-            InputError: no sequences column, an empty or non-string entry, or a character
-                outside the model's alphabet (AlphabetError).
+            ModelInputError: (an MlflowException and an InputError) no sequences column, an
+                empty or non-string entry, a character outside the model's alphabet, or any
+                other input the classifier refuses; its message is the one line to show.
         """
-        sequences = sequences_of(model_input)
-        check_characters(sequences, self.classifier.alphabet)
-        probabilities = np.asarray(self.classifier.predict_proba(sequences), dtype=float)
+        try:
+            sequences = sequences_of(model_input)
+            check_characters(sequences, self.classifier.alphabet)
+            probabilities = np.asarray(self.classifier.predict_proba(sequences), dtype=float)
+        except GenomeflowError as error:
+            raise ModelInputError(" ".join(str(error).split())) from None
         return prediction_frame(probabilities, self.classifier.label_names)
 
 
@@ -262,6 +301,8 @@ class RegisterSummary:
             compared.
         champion_version: the previous champion's version; None when there was none.
         metric: the gate's metric (canonical name).
+        candidate: the challenger's name among the run's candidates.
+        candidates: every candidate's ``(name, valid score)``, best first.
     """
 
     name: str
@@ -272,20 +313,13 @@ class RegisterSummary:
     champion_score: float | None
     champion_version: int | None
     metric: str = "f1_macro"
+    candidate: str = ""
+    candidates: list[tuple[str, float | None]] = field(default_factory=list)
 
     @property
     def aliases(self) -> list[str]:
         """The aliases of the new version after the gate."""
         return [CHALLENGER, CHAMPION] if self.promoted else [CHALLENGER]
-
-
-def _score(classifier: Any, test: pd.DataFrame, label_names: list[str], metric: str) -> Any:
-    from genomeflow.evaluate import evaluate_predictions
-
-    probabilities = classifier.predict_proba(test["sequence"].tolist())
-    return evaluate_predictions(test["label"].to_numpy(), probabilities, label_names).metrics[
-        metric
-    ]
 
 
 def _gate(
@@ -320,7 +354,9 @@ def _gate(
             f"{classifier.alphabet.value}; register it under another name",
             None,
         )
-    champion_score = _score(champion, test, label_names, metric)
+    from genomeflow.models.candidates import score
+
+    champion_score = score(champion, test, label_names, metric)
     if challenger_score is None or champion_score is None:
         return False, f"{metric} is undefined on this test split; choose another --metric", None
     gain = challenger_score - champion_score
@@ -367,12 +403,16 @@ def _score_text(score: float | None) -> str:
 
 
 def register_model(config: RegisterConfig) -> RegisterSummary:
-    """Register a genomeflow model folder as a new version, alias it challenger, run the gate.
+    """Choose the run's challenger among its candidates, register it, run the gate.
 
-    Runs inside the active MLflow run (the CLI's ``register`` run): the pyfunc model is logged
-    there, the gate's scores are its metrics, and the version's tags record provenance and the
-    decision (``gate.decision``, ``gate.metric``, ``gate.challenger``, ``gate.champion``,
-    ``gate.reason``). See the module docstring for the gate's rule.
+    Every model folder given is a candidate; with ``ensemble_top`` >= 2 the mean-probability
+    ensemble of the best candidates is one too. The challenger is the candidate with the best
+    VALID score on the gate's metric; only it is scored on test, against the champion on the
+    same test rows. Runs inside the active MLflow run (the CLI's ``register`` run): the pyfunc
+    model is logged there, the gate's scores are its metrics, the leaderboard is its artifact
+    (and its pipeline parent's, and the version's description), and the version's tags record
+    provenance and the decision (``gate.decision``, ``gate.metric``, ``gate.challenger``,
+    ``gate.champion``, ``gate.reason``). See the module docstring for the gate's rule.
 
     Args:
         config: a :class:`genomeflow.config.RegisterConfig`.
@@ -382,11 +422,23 @@ def register_model(config: RegisterConfig) -> RegisterSummary:
 
     Raises:
         TrackingError: tracking is off (no active run) or MLflow failed.
-        InputError: the model or dataset folder is not usable, or their classes differ.
+        InputError: a model or the dataset folder is not usable, or their classes differ.
     """
-    from genomeflow.evaluate.stage import model_and_dataset, split_rows
+    from genomeflow.data import load_dataset
+    from genomeflow.evaluate.stage import split_rows
+    from genomeflow.models.candidates import add_ensemble, leaderboard, rank, score
     from genomeflow.predict import load_classifier
 
+    # Inputs first: a bad model or dataset is reported before MLflow is needed.
+    dataset = load_dataset(config.dataset)
+    entries = [(Path(folder), load_classifier(folder)) for folder in config.models]
+    if dataset.label_names != list(entries[0][1].label_names):
+        raise InputError(
+            f"{config.dataset}: its classes {dataset.label_names} differ from the model's "
+            f"{list(entries[0][1].label_names)}; use a dataset with the model's classes, in order"
+        )
+    valid = split_rows(dataset, config.dataset, "valid")
+    test = split_rows(dataset, config.dataset, "test")
     run = active_run()
     if not run.active:
         raise TrackingError(
@@ -394,85 +446,183 @@ def register_model(config: RegisterConfig) -> RegisterSummary:
             "or pass --tracking-uri URI (not none); from Python, call register_model inside "
             "`Tracker(uri).run('register')`"
         )
-    classifier, dataset = model_and_dataset(config.model, config.dataset)
-    label_names = list(classifier.label_names)
-    test = split_rows(dataset, config.dataset, "test")
-    # Scored before anything is registered: a model that cannot be scored is not registered.
-    challenger_score = _score(classifier, test, label_names, config.metric)
-    version, champion_version = _register_version(config, run, classifier, dataset)
-    champion, champion_score = None, None
-    try:
-        if champion_version is not None:
-            uri = f"{REGISTRY_SCHEME}{config.name}/{champion_version}"
-            champion = load_classifier(download_registered(uri))
-    except InputError as error:  # e.g. not a genomeflow model: refuse, do not crash
-        promoted = False
-        reason = f"the champion (version {champion_version}) could not be loaded: {error}"
-    else:
-        promoted, reason, champion_score = _gate(
-            challenger_score, classifier, champion, test, config.metric, config.min_gain
+    label_names = dataset.label_names
+    with tempfile.TemporaryDirectory(prefix="genomeflow-candidates-") as workspace:
+        board = rank(entries, valid, label_names, config.metric)
+        board = add_ensemble(
+            board, config.ensemble_top, valid, label_names, config.metric, Path(workspace)
         )
-    summary = RegisterSummary(
-        config.name,
-        version,
-        promoted,
-        reason,
-        challenger_score,
-        champion_score,
-        champion_version,
-        config.metric,
-    )
-    _decide(run, summary, config.min_gain)
-    _record(run, summary, config)
+        chosen = board[0]
+        if len(board) > 1:
+            log.info(
+                "challenger: %s (valid %s %s) of %d candidates",
+                chosen.name,
+                config.metric,
+                _score_text(chosen.valid_score),
+                len(board),
+            )
+        # Scored before anything is registered: a model that cannot be scored is not registered.
+        challenger_score = score(chosen.classifier, test, label_names, config.metric)
+        version = _register_version(config, run, chosen.folder, chosen.classifier, dataset)
+    with _gate_turn(run, config.name, version):
+        champion_version = _take_challenger(run, config.name, version)
+        champion, champion_score = None, None
+        try:
+            if champion_version is not None:
+                uri = f"{REGISTRY_SCHEME}{config.name}/{champion_version}"
+                champion = load_classifier(download_registered(uri))
+        except InputError as error:  # e.g. not a genomeflow model: refuse, do not crash
+            promoted = False
+            reason = f"the champion (version {champion_version}) could not be loaded: {error}"
+        else:
+            promoted, reason, champion_score = _gate(
+                challenger_score, chosen.classifier, champion, test, config.metric, config.min_gain
+            )
+        summary = RegisterSummary(
+            config.name,
+            version,
+            promoted,
+            reason,
+            challenger_score,
+            champion_score,
+            champion_version,
+            config.metric,
+            chosen.name,
+            [(c.name, c.valid_score) for c in board],
+        )
+        board_text = leaderboard(board, config.metric, challenger_score, _decision_text(summary))
+        _decide(run, summary, config.min_gain, board_text)
+    _record(run, summary, config, board_text)
     return summary
 
 
-def _register_version(
-    config: RegisterConfig, run: Run, classifier: Any, dataset: Any
-) -> tuple[int, int | None]:
-    """Log and register the model, alias it challenger; ``(version, champion version)``."""
-    from mlflow import MlflowClient
+def _decision_text(summary: RegisterSummary) -> str:
+    verdict = "promoted to champion" if summary.promoted else "not promoted"
+    return (
+        f"{summary.candidate} registered as version {summary.version}, {verdict}: {summary.reason}"
+    )
 
+
+def _register_version(
+    config: RegisterConfig, run: Run, folder: Path, classifier: Any, dataset: Any
+) -> int:
+    """Log and register the model (its provenance tags mark it as in its gate); the version."""
     test = dataset.splits["test"]
-    info = log_pyfunc(config.model, run, test["sequence"].head(2).tolist(), classifier)
+    info = log_pyfunc(folder, run, test["sequence"].head(2).tolist(), classifier)
     with recording(str(run.uri), f"register the model {config.name!r}"):
         registered = mlflow.register_model(
             info.model_uri, config.name, tags=_version_tags(classifier, dataset, run)
         )
-        version = int(registered.version)
-        client = MlflowClient(run.uri)
-        client.set_registered_model_alias(config.name, CHALLENGER, str(version))
-        aliases = client.get_registered_model(config.name).aliases
-    return version, int(aliases[CHAMPION]) if CHAMPION in aliases else None
+    return int(registered.version)
 
 
-def _decide(run: Run, summary: RegisterSummary, min_gain: float) -> None:
-    """Move the champion alias if promoted; record the decision as version tags."""
+def _take_challenger(run: Run, name: str, version: int) -> int | None:
+    """Alias ``version`` challenger (in its gate turn); the champion's version, None if none."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(run.uri)
+    with recording(str(run.uri), f"read the aliases of {name!r}"):
+        client.set_registered_model_alias(name, CHALLENGER, str(version))
+        aliases = client.get_registered_model(name).aliases
+    return int(aliases[CHAMPION]) if CHAMPION in aliases else None
+
+
+def _waiting_for(client: Any, name: str, version: int, now_ms: float) -> list[Any]:
+    """The lower versions of ``name`` still in a genomeflow gate: registered by genomeflow (a
+    register run id tag), no decision yet, their register run still running, registered less
+    than :data:`GATE_WAIT_S` ago."""
+    from mlflow.exceptions import MlflowException
+
+    pending = []
+    for found in client.search_model_versions(f"name='{name}'"):
+        tags = found.tags or {}
+        run_id = tags.get("genomeflow.register_run_id")
+        if (
+            int(found.version) >= version
+            or run_id is None
+            or DECISION_TAG in tags
+            or now_ms - (found.creation_timestamp or 0) > GATE_WAIT_S * 1000
+        ):
+            continue
+        try:
+            running = client.get_run(run_id).info.status == "RUNNING"
+        except MlflowException:  # its run is gone: so is the registration
+            running = False
+        if running:
+            pending.append(found)
+    return pending
+
+
+@contextmanager
+def _gate_turn(run: Run, name: str, version: int) -> Iterator[None]:
+    """Wait for this version's turn at the gate of ``name``: until no lower version is still in
+    its gate (see the module docstring). The block decides; if it fails, the decision tag says
+    so, and the next version does not wait for it."""
+    import time
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(run.uri)
+    told = False
+    while True:
+        with recording(str(run.uri), f"read the versions of {name!r}"):
+            pending = _waiting_for(client, name, version, time.time() * 1000)
+        if not pending:
+            break
+        if not told:
+            versions = ", ".join(sorted((str(item.version) for item in pending), key=int))
+            log.info(
+                "version %d of %s waits for the gate of version(s) %s", version, name, versions
+            )
+            told = True
+        time.sleep(GATE_POLL_S)
+    try:
+        yield
+    except BaseException as error:
+        try:
+            with recording(str(run.uri), f"record the failed gate of {name!r}"):
+                for key, value in (
+                    ("gate.reason", _truncate(f"the gate failed: {error}")),
+                    (DECISION_TAG, "failed"),
+                ):
+                    client.set_model_version_tag(name, str(version), key, value)
+        except TrackingError:  # the first failure is the one to report
+            log.debug("could not record the failed gate of %s version %d", name, version)
+        raise
+
+
+def _decide(run: Run, summary: RegisterSummary, min_gain: float, board: str) -> None:
+    """Move the champion alias if promoted; the leaderboard as the version's description; the
+    decision as version tags, the decision itself last (it ends the version's gate turn)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(run.uri)
     version = str(summary.version)
     with recording(str(run.uri), f"record the gate decision of {summary.name!r}"):
+        client.update_model_version(summary.name, version, description=board)
         if summary.promoted:
             client.set_registered_model_alias(summary.name, CHAMPION, version)
         champion = summary.champion_version
         decision = {
-            "gate.decision": "promoted" if summary.promoted else "refused",
             "gate.metric": summary.metric,
             "gate.min_gain": f"{min_gain:g}",
             "gate.challenger": _score_text(summary.challenger_score),
             "gate.champion": _score_text(summary.champion_score),
             "gate.champion_version": "none" if champion is None else str(champion),
             "gate.reason": _truncate(summary.reason),
+            "gate.candidate": _truncate(summary.candidate),
+            DECISION_TAG: "promoted" if summary.promoted else "refused",
         }
         for key, value in decision.items():
             client.set_model_version_tag(summary.name, version, key, value)
 
 
-def _record(run: Run, summary: RegisterSummary, config: RegisterConfig) -> None:
-    """The decision as run metrics and tags, and as the optional JSON report."""
+def _record(run: Run, summary: RegisterSummary, config: RegisterConfig, board: str) -> None:
+    """The decision as run metrics and tags, the leaderboard as an artifact of this run and of
+    its pipeline's parent run, and the optional JSON report."""
     from genomeflow.storage import write_json
 
+    _log_leaderboard(run, board)
     metrics = {
         "registered_version": summary.version,
         "gate_promoted": int(summary.promoted),
@@ -494,12 +644,25 @@ def _record(run: Run, summary: RegisterSummary, config: RegisterConfig) -> None:
             **asdict(summary),
             "aliases": summary.aliases,
             "min_gain": config.min_gain,
-            "model": str(config.model),
+            "models": [str(model) for model in config.models],
             "dataset": str(config.dataset),
             "model_uri": f"{REGISTRY_SCHEME}{summary.name}/{summary.version}",
             "run_id": run.run_id,
         }
         write_json(config.report, payload)
+
+
+def _log_leaderboard(run: Run, board: str) -> None:
+    """``leaderboard.md`` on the register run and, inside a pipeline, on its parent run (where
+    a reader of the pipeline's run looks first)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(run.uri)
+    with recording(str(run.uri), "log the candidates' leaderboard"):
+        client.log_text(run.run_id, board, LEADERBOARD)
+        parent = client.get_run(run.run_id).data.tags.get("mlflow.parentRunId")
+        if parent:
+            client.log_text(parent, board, LEADERBOARD)
 
 
 # --- models:/ URIs -----------------------------------------------------------------------------

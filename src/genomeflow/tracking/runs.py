@@ -15,15 +15,50 @@ from typing import Any
 from genomeflow import __version__
 from genomeflow.errors import TrackingError
 
-# MLflow retries a failed request up to 7 times with backoff factor 2 (minutes of waiting);
-# genomeflow's defaults give up after about 15 s. Users may still set these themselves.
+# MLflow waits 120 s for each answer and retries a failed request up to 7 times with backoff
+# factor 2: many minutes on a silent server. genomeflow's defaults give up after about 25 s (8 s
+# per attempt, 3 attempts, 0 s then 2 s apart). Variables the user set win (slow networks,
+# large model uploads through a proxying server).
 RETRY_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
 }
+# MLflow writes "View run ... at: URL" to stdout as a run ends; stdout carries only a command's
+# result, so the link goes to the log (stderr) instead (Tracker.run).
+OUTPUT_DEFAULTS = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 NO_TRACKING = ("", "none", "off")
 KFP_RUN_ID_VARIABLES = ("GENOMEFLOW_KFP_RUN_ID", "KFP_RUN_ID")
+
+log = logging.getLogger(__name__)
+
+
+class _QuietRetries(logging.Filter):
+    """Drops urllib3's "Retrying (Retry(total=...))" warnings: the failure, if it comes, is one
+    TrackingError. They stay with --verbose (debug logging)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        retrying = str(record.msg).startswith("Retrying (")
+        return not retrying or logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+def apply_mlflow_settings() -> None:
+    """Set genomeflow's MLflow defaults where the user has not: network limits
+    (:data:`RETRY_DEFAULTS`) and no run links on stdout (:data:`OUTPUT_DEFAULTS`); silence
+    urllib3's retry warnings.
+
+    MLflow reads these variables on every request, so this works as long as it runs before the
+    first one; it runs when this module is imported (every genomeflow path to MLflow imports
+    it) and again for each :class:`Tracker`.
+    """
+    for variable, value in {**RETRY_DEFAULTS, **OUTPUT_DEFAULTS}.items():
+        os.environ.setdefault(variable, value)
+    pool = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(item, _QuietRetries) for item in pool.filters):
+        pool.addFilter(_QuietRetries())
+
+
+apply_mlflow_settings()
 
 
 def resolve_tracking_uri(uri: str | None = None, home: str | None = None) -> str | None:
@@ -66,13 +101,69 @@ def recording(uri: str, what: str) -> Iterator[None]:
     try:
         yield
     except (MlflowException, RequestException, OSError) as error:
-        first_line = (
-            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        )
-        raise TrackingError(
-            f"MLflow at {uri} could not {what} ({first_line[:300]}); start it with "
-            "`genomeflow services up`, or pass --tracking-uri none to run without tracking"
-        ) from error
+        raise TrackingError(failure_message(uri, what, error)) from error
+
+
+TIMEOUT_SIGNS = ("timed out", "timeout", "TimeoutError")
+UNREACHABLE_SIGNS = (
+    "Connection refused",
+    "Failed to establish a new connection",
+    "NewConnectionError",
+    "Name or service not known",
+    "nodename nor servname",
+    "Temporary failure in name resolution",
+    "Connection aborted",
+    "RemoteDisconnected",
+    "Connection reset",
+)
+
+
+def _chain_text(error: BaseException) -> str:
+    """The messages of an exception and of the exceptions it came from."""
+    texts, seen = [], set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return "\n".join(texts)
+
+
+def failure_message(uri: str, what: str, error: BaseException) -> str:
+    """One line for a failed MLflow request: what failed, at which server, what to check.
+
+    A server that did not answer in time and one that cannot be reached get their own words
+    (with the limits in force); any other failure keeps the first line of MLflow's message.
+    """
+    text = _chain_text(error)
+    no_tracking = "or pass --tracking-uri none to run without tracking"
+    if (
+        "API request to" in text
+        or isinstance(error, OSError)
+        or "requests" in type(error).__module__
+    ):
+        retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "")
+        attempts = 1 + int(retries) if retries.strip().isdigit() else "several"
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if any(sign.lower() in text.lower() for sign in TIMEOUT_SIGNS):
+            timeout = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "?")
+            return (
+                f"MLflow at {uri} could not {what}: no answer within {timeout} s ({tries}); "
+                "check that the server runs and answers at that address (MLFLOW_TRACKING_URI, "
+                "--tracking-uri), raise MLFLOW_HTTP_REQUEST_TIMEOUT on a slow network, "
+                f"{no_tracking}"
+            )
+        if any(sign in text for sign in UNREACHABLE_SIGNS):
+            return (
+                f"MLflow at {uri} could not {what}: cannot connect ({tries}); start it with "
+                "`genomeflow services up` or check MLFLOW_TRACKING_URI / --tracking-uri, "
+                f"{no_tracking}"
+            )
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (
+        f"MLflow at {uri} could not {what} ({first_line[:300]}); start it with "
+        f"`genomeflow services up`, {no_tracking}"
+    )
 
 
 RUN_END_STATES = ("FINISHED", "FAILED", "KILLED")
@@ -264,8 +355,7 @@ class Tracker:
     def __init__(self, uri: str | None, experiment: str = "genomeflow") -> None:
         self.uri = uri
         self.experiment = experiment
-        for variable, value in RETRY_DEFAULTS.items():
-            os.environ.setdefault(variable, value)
+        apply_mlflow_settings()
 
     @contextmanager
     def run(
@@ -283,15 +373,20 @@ class Tracker:
             inputs: ``(name, digest, source)`` of each input, recorded with mlflow.log_input.
             system_metrics: sample CPU/memory (and GPU when pynvml is present) during the run.
 
-        The run ends FINISHED when the block succeeds and FAILED when it raises.
+        The run ends FINISHED when the block succeeds and FAILED when it raises; a top-level
+        run that succeeded logs its link (stderr), never prints it on stdout. A dry run
+        (``params`` with ``dry_run`` true, as ``sweep --backend katib --dry-run``) creates
+        nothing, so it records nothing either: the block gets an inactive Run.
         """
-        if self.uri is None:
+        if self.uri is None or (params or {}).get("dry_run") is True:
             yield Run(None, None)
             return
         import mlflow
 
-        # Its start/stop/"skip GPU" INFO lines on every long stage are noise to a user.
-        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
+        # Its start/stop/"skip GPU" and "Creating a new experiment" INFO lines are noise to a
+        # user, and would stand before a stage's one-line error on stderr.
+        for noisy in ("mlflow.system_metrics", "mlflow.tracking.fluent"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         from genomeflow.tracking.pipeline import pipeline_parent
 
         with recording(self.uri, f"open the run {name!r}"):
@@ -319,6 +414,9 @@ class Tracker:
             raise
         with recording(self.uri, f"close the run {name!r}"):
             mlflow.end_run(status="FINISHED")
+        if active is None and self.uri.startswith(("http://", "https://")):
+            experiment_url = f"{self.uri.rstrip('/')}/#/experiments/{handle.info.experiment_id}"
+            log.info("View run %s at: %s/runs/%s", name, experiment_url, run.run_id)
 
 
 USED_PREFIX = "used."  # params of the hyperparameters a stage actually trained with

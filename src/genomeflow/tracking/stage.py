@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from genomeflow.config import StageConfig
-from genomeflow.storage import file_digest
+from genomeflow.storage import OUTPUT_MARKER, check_outputs, file_digest, output_stage, record_files
 from genomeflow.tracking.runs import Run, Tracker
 
 REPORT_SUFFIXES = {".json", ".png", ".tsv", ".csv", ".md", ".html"}
@@ -37,16 +37,30 @@ def run_tracked_stage(
     stage: Callable[[Any], Mapping[str, float]],
     tracker: Tracker,
     system_metrics: bool = False,
+    overwrite: bool = False,
 ) -> tuple[dict[str, float], list[str]]:
     """Run ``stage(local_config)`` as the MLflow run ``name``.
 
-    ``stage`` returns the metrics to record. The run ends FAILED if anything raises.
+    ``stage`` returns the metrics to record. The run ends FAILED if anything raises. Before
+    anything starts, the outputs are checked (genomeflow.storage.guard): one that overlaps an
+    input is refused, and an existing one unless ``overwrite`` is given and genomeflow wrote it.
+    The local files the stage writes are recorded as genomeflow's.
+
+    Raises:
+        OutputError: an output may not be written; nothing was run or recorded.
 
     Returns:
         The stage's metrics and the s3:// URIs it published.
     """
     published = []
+    check_outputs(
+        config_paths(config, "input"),
+        config_paths(config, "output"),
+        overwrite,
+        exists_check=not getattr(config, "dry_run", False),  # a dry run writes nothing
+    )
     with (
+        output_stage(name),
         tracker.run(name, config.to_dict(), system_metrics=system_metrics) as run,
         config.localised() as local,
     ):
@@ -55,6 +69,7 @@ def run_tracked_stage(
             if run.active and Path(path).is_file():
                 run.log_input(Path(path).name, file_digest(path), source)
         metrics = dict(stage(local))
+        record_files(config_paths(config, "output"))  # local files; s3:// objects carry metadata
         run.log_metrics(metrics)
         targets = config_paths(config, "output")
         for target, path in zip(targets, config_paths(local, "output"), strict=True):
@@ -77,6 +92,7 @@ def _log_reports(run: Run, output: Path) -> None:
     for report in candidates:
         if (
             report.is_file()
+            and report.name != OUTPUT_MARKER
             and report.suffix in REPORT_SUFFIXES
             and report.stat().st_size <= REPORT_MAX_BYTES
         ):

@@ -1,30 +1,45 @@
 """A saved transformer model folder as a classifier of raw sequences (used by predict and the
-registry): windows in, aggregated class probabilities out."""
+registry): windows in, aggregated class probabilities out.
+
+A cnn folder (``model.architecture`` ``cnn``) has no tokeniser: sequences become residue
+windows; with ``strand_average`` in its manifest (a DNA/RNA cnn) every window set is also
+scored on its reverse complement and the two strands' aggregated probabilities are averaged,
+so a sequence and its reverse complement get the same probabilities. Folders without the key
+(older ones) score one strand.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from genomeflow.data.build import TOKENISER_FOLDER
-from genomeflow.models.transformer import load_model
+from genomeflow.io.files import check_digests
+from genomeflow.models.transformer import CNN, load_model
 from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.storage import read_manifest
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
-from genomeflow.train.loop import Runtime, predict_windows
+from genomeflow.train.loop import Runtime, sequence_probabilities
 from genomeflow.train.train import MANIFEST
-from genomeflow.train.windows import aggregate, encode_windows
+from genomeflow.train.windows import Windows, encode_windows
+
+PRODUCER = "genomeflow train"  # the command that writes the folder, named in errors' fixes
 
 
 class TransformerClassifier:
-    """A model folder written by ``genomeflow train``.
+    """A model folder written by ``genomeflow train`` (a transformer or a cnn).
 
     Args:
         folder: the model folder.
         device: ``auto`` (cuda when present), ``cpu`` or ``cuda``.
         batch_size: windows per forward pass.
+
+    Attributes:
+        tokenizer: the model's tokeniser; None for a cnn (residue windows).
+        strand_average: both strands are scored and averaged (a DNA/RNA cnn).
     """
 
     def __init__(self, folder: str | Path, device: str = "auto", batch_size: int = 64) -> None:
@@ -37,15 +52,45 @@ class TransformerClassifier:
         )
         self.label_names: list[str] = self.manifest["label_names"]
         self.alphabet = Alphabet.parse(self.manifest["alphabet"])
-        self.tokenizer = GenomeTokenizer.load(folder / TOKENISER_FOLDER)
+        check_digests(folder, self.manifest.get("files"), MANIFEST, PRODUCER)
         spec = self.manifest["model"]
+        self.architecture: str = spec["architecture"]
+        self.tokenizer: GenomeTokenizer | None = None
+        if self.architecture != CNN:
+            self.tokenizer = GenomeTokenizer.load(folder / TOKENISER_FOLDER, PRODUCER)
+        self.strand_average = bool(self.manifest.get("strand_average", False))
         self.max_length, self.stride = spec["max_length"], self.manifest["window_stride"]
         self.runtime = Runtime.resolve(device, "auto")
-        self.model = load_model(folder, spec["architecture"]).to(self.runtime.device)
+        model = load_model(
+            folder,
+            spec["architecture"],
+            producer=PRODUCER,
+            trust_remote_code=spec.get("trust_remote_code", False),
+        )
+        self.model = model.to(self.runtime.device)
         self.batch_size = batch_size
+
+    def windows(self, sequences: Sequence[str]) -> Windows:
+        """The sequences as the model's windows: token windows, or a cnn's residue windows."""
+        if self.tokenizer is None:
+            from genomeflow.models.cnn import residue_windows
+
+            return residue_windows(list(sequences), self.alphabet, self.max_length, self.stride)
+        return encode_windows(self.tokenizer, list(sequences), self.max_length, self.stride)
 
     def predict_proba(self, sequences: Sequence[str]) -> np.ndarray:
         """Probabilities, shape (len(sequences), classes), columns in ``label_names`` order."""
-        windows = encode_windows(self.tokenizer, list(sequences), self.max_length, self.stride)
-        rows = predict_windows(self.model, windows, self.batch_size, self.runtime)
-        return aggregate(rows, windows, self.manifest["aggregate"])
+        windows = self.windows(sequences)
+        reverse: Any = None
+        if self.strand_average:
+            from genomeflow.models.cnn import reverse_windows
+
+            reverse = reverse_windows(windows, self.alphabet)
+        return sequence_probabilities(
+            self.model,
+            windows,
+            self.batch_size,
+            self.runtime,
+            self.manifest["aggregate"],
+            reverse,
+        )

@@ -18,7 +18,7 @@ from genomeflow.errors import InputError
 from genomeflow.evaluate import Evaluation
 from genomeflow.evaluate.folds import fold_summary, fold_table, plot_folds
 from genomeflow.models.transformer import build_model
-from genomeflow.storage import atomic_directory, write_json
+from genomeflow.storage import atomic_directory, check_writable, write_json
 from genomeflow.train.loop import epoch_metrics, evaluate_split, fit
 from genomeflow.train.params import resolve_hyperparameters
 from genomeflow.train.train import (
@@ -67,6 +67,7 @@ def crossval_model(config: CrossvalConfig) -> CrossvalSummary:
 
     from genomeflow.tracking import active_run
 
+    check_writable(config.output)
     config = resolve_hyperparameters(config)
     prepared = prepare(config)
     splits = prepared.data.splits
@@ -97,7 +98,7 @@ def crossval_model(config: CrossvalConfig) -> CrossvalSummary:
             model = build_model(prepared.spec, config.attention, config.seed + number)
             fit(
                 model,
-                split_of(prepared, fit_part),
+                split_of(prepared, fit_part, evaluated=False),
                 split_of(prepared, inner_valid[inner_valid["strand"] == "+"]),
                 label_names,
                 prepared.schedule,

@@ -101,10 +101,12 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Split:
-    """A split's windows and its per-sequence labels (class indices)."""
+    """A split's windows and its per-sequence labels (class indices); ``reverse``: the reverse
+    strand's windows (a CNN's strand averaging), whose probabilities evaluation averages in."""
 
     windows: Windows
     labels: np.ndarray
+    reverse: Windows | None = None
 
 
 @dataclass
@@ -156,12 +158,31 @@ def _max_positions(model: Any) -> int:
     return config.max_position_embeddings
 
 
+def sequence_probabilities(
+    model: Any,
+    windows: Windows,
+    batch_size: int,
+    runtime: Runtime,
+    how: str = "mean",
+    reverse: Windows | None = None,
+) -> np.ndarray:
+    """Per-sequence probabilities: window probabilities aggregated ``how``; with ``reverse``
+    (the other strand's windows), the mean of both strands' aggregated probabilities."""
+    rows = aggregate(predict_windows(model, windows, batch_size, runtime), windows, how)
+    if reverse is not None:
+        other = aggregate(predict_windows(model, reverse, batch_size, runtime), reverse, how)
+        rows = (rows + other) / 2
+    return rows
+
+
 def evaluate_split(
     model: Any, split: Split, label_names: list[str], schedule: Schedule, runtime: Runtime
 ) -> Evaluation:
-    """Predict a split's windows, aggregate them per sequence and score the sequences."""
-    probabilities = predict_windows(model, split.windows, schedule.batch_size * 2, runtime)
-    rows = aggregate(probabilities, split.windows, schedule.aggregate)
+    """Predict a split's windows (both strands when it has ``reverse``), aggregate them per
+    sequence and score the sequences."""
+    rows = sequence_probabilities(
+        model, split.windows, schedule.batch_size * 2, runtime, schedule.aggregate, split.reverse
+    )
     return evaluate_predictions(split.labels, rows, label_names)
 
 
@@ -216,6 +237,11 @@ def fit(
     if resume and checkpoints is not None and (checkpoints / LAST / STATE).is_file():
         result, start = _restore(checkpoints, fingerprint, model, optimizer, scheduler, scaler)
         log.info("resuming from %s after epoch %d", checkpoints / LAST, start - 1)
+    elif resume:
+        log.warning(
+            "--resume: no checkpoint in %s to resume from; training from epoch 1",
+            checkpoints / LAST if checkpoints is not None else "(no --checkpoints folder)",
+        )
     data = WindowData(train.windows.input_ids, train.windows.window_labels(train.labels))
     collate = Collator(
         model.config.pad_token_id, schedule.max_length, schedule.padding != "dynamic"

@@ -11,9 +11,12 @@ from typing import Any, TypeVar
 from genomeflow.config import (
     HYPERPARAMETERS,
     IGNORED_REFERENCE_PARAMETERS,
+    SettingTypeError,
     TransformerConfig,
+    field_types,
     parse_assignments,
     read_settings_file,
+    typed_value,
 )
 from genomeflow.errors import ConfigError
 
@@ -46,8 +49,17 @@ def usable_names(names: Iterable[str], source: str) -> list[str]:
 
 
 def with_hyperparameters(config: T, values: Mapping[str, Any], source: str) -> T:
-    """``config`` with ``values`` applied (validated by the config itself)."""
-    known = {name: values[name] for name in usable_names(values, source)}
+    """``config`` with ``values`` applied: each type-checked like a settings file's (a params
+    file, an MLflow run or a sweep's best_params.json can hold ``"3"`` or ``16.5``), then
+    validated by the config itself."""
+    types = field_types(type(config))
+    try:
+        known = {
+            name: typed_value(types[name], values[name], name)
+            for name in usable_names(values, source)
+        }
+    except SettingTypeError as error:
+        raise ConfigError(f"{source}: {error}") from error
     try:
         return dataclasses.replace(config, **known)
     except ConfigError as error:

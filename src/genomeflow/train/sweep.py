@@ -13,7 +13,7 @@ from typing import Any
 from genomeflow.config import SweepConfig
 from genomeflow.evaluate import canonical_metric
 from genomeflow.models.transformer import build_model
-from genomeflow.storage import atomic_directory
+from genomeflow.storage import atomic_directory, check_writable
 from genomeflow.sweep import SweepSpec, run_sweep
 from genomeflow.train.loop import fit
 from genomeflow.train.params import resolve_hyperparameters, usable_names, with_hyperparameters
@@ -46,6 +46,7 @@ def sweep_model(config: SweepConfig) -> SweepSummary:
     """Tune the transformer recipe on the valid split; write trials.csv, best_params.json, plots."""
     from genomeflow.tracking import active_run
 
+    check_writable(config.output)
     config = resolve_hyperparameters(config)
     spec = SweepSpec.from_file(config.spec)
     names = usable_names(spec.parameters, config.spec)
@@ -53,17 +54,19 @@ def sweep_model(config: SweepConfig) -> SweepSummary:
     metric = canonical_metric(spec.metric.name)
     base = dataclasses.replace(config, metric=metric)
     data = prepare(base).data
-    encoded: dict[tuple, Any] = {}  # (max_length, stride) -> splits, shared by trials
+    encoded: dict[tuple, Any] = {}  # (residues?, strands?, max_length, stride) -> splits
 
     def objective(trial) -> float:
         trial_config = with_hyperparameters(
             base, trial.params, f"{config.spec} trial {trial.number}"
         )
         prepared = prepare(trial_config, data)
-        key = (prepared.spec.max_length, prepared.stride)
+        residues = prepared.tokenizer is None  # a cnn trial: residue windows, not tokens
+        key = (residues, prepared.strand_average, prepared.spec.max_length, prepared.stride)
         if key not in encoded:
             encoded[key] = {
-                s: split_of(prepared, prepared.data.splits[s]) for s in ("train", "valid")
+                s: split_of(prepared, prepared.data.splits[s], evaluated=s != "train")
+                for s in ("train", "valid")
             }
         splits = encoded[key]
         model = build_model(prepared.spec, trial_config.attention, trial_config.seed)

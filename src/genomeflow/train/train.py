@@ -5,10 +5,15 @@ into token windows -> a model built from its config -> epochs with early stoppin
 checkpoint choice on the valid split (checkpoints each epoch; ``--resume`` continues) -> the
 best epoch's valid report -> the test split, evaluated once -> the model folder (safetensors,
 config, tokeniser, metrics.json, transformer.json, reports/).
+
+``--architecture cnn`` takes the same path on residue windows (no tokeniser, none saved); on
+DNA/RNA its valid and test splits are scored on both strands (``strand_average``), as the saved
+classifier scores sequences.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,13 +27,20 @@ from genomeflow.data.build import MANIFEST as DATASET_MANIFEST
 from genomeflow.data.build import TOKENISER_FOLDER
 from genomeflow.errors import InputError
 from genomeflow.evaluate import Evaluation, write_evaluation
+from genomeflow.io.files import file_digests
 from genomeflow.models.transformer import (
+    CNN,
+    DEFAULT_CONTEXT,
+    PRESETS,
+    WEIGHTS,
     ModelSpec,
     build_model,
     context_length,
     count_parameters,
+    learning_rate,
 )
-from genomeflow.storage import atomic_directory, file_digest, write_json
+from genomeflow.sequence.alphabet import Alphabet
+from genomeflow.storage import atomic_directory, check_writable, file_digest, write_json
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
 from genomeflow.train.loop import (
     LAST,
@@ -43,6 +55,8 @@ from genomeflow.train.loop import (
 from genomeflow.train.params import resolve_hyperparameters
 from genomeflow.train.windows import default_stride, encode_windows
 
+log = logging.getLogger(__name__)
+
 MANIFEST = "transformer.json"
 REPORTS = "reports"
 KATIB_METRICS = ("accuracy", "balanced_accuracy", "mcc", "roc_auc", "pr_auc")
@@ -50,37 +64,86 @@ KATIB_METRICS = ("accuracy", "balanced_accuracy", "mcc", "roc_auc", "pr_auc")
 
 @dataclass(frozen=True)
 class Prepared:
-    """A dataset made ready for a transformer stage."""
+    """A dataset made ready for a transformer stage.
+
+    Attributes:
+        tokenizer: the dataset's tokeniser; None for a cnn (residues, no tokens).
+        stride: ``--window-stride`` as given (0: half a window).
+        strand_average: score both strands of evaluation splits (a cnn on DNA/RNA).
+    """
 
     data: LabelledDataset
-    tokenizer: GenomeTokenizer
+    tokenizer: GenomeTokenizer | None
     spec: ModelSpec
     schedule: Schedule
     runtime: Runtime
     stride: int
+    strand_average: bool = False
 
 
 def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> Prepared:
-    """Load the dataset (unless given) and its tokeniser; derive spec, schedule and runtime."""
+    """Load the dataset (unless given) and its tokeniser (a cnn: none); derive spec, schedule
+    and runtime. The learning rate not given is the architecture's default."""
     data = data or load_dataset(config.dataset)
-    tokenizer = data.tokeniser()
-    max_length = context_length(config.architecture, config.max_length)
-    hf = tokenizer.hf
+    architecture, preset, checkpoint, tokenizer = config.architecture, config.preset, None, None
+    if config.init_from:  # the checkpoint's architecture, size and context
+        from genomeflow.models.checkpoint import open_checkpoint
+
+        checkpoint = open_checkpoint(str(config.init_from), config.trust_remote_code)
+        if config.architecture == CNN and checkpoint.architecture != CNN:
+            raise InputError(
+                f"--init-from {config.init_from}: a {checkpoint.architecture} checkpoint, not a "
+                "genomeflow cnn; --architecture cnn fine-tunes a model folder written by "
+                "`genomeflow train --architecture cnn` (drop --architecture cnn to fine-tune "
+                f"the {checkpoint.architecture} itself)"
+            )
+        if checkpoint.architecture == CNN:
+            checkpoint.check_alphabet(data.alphabet, str(config.dataset))
+        else:
+            tokenizer = data.tokeniser()
+            checkpoint.check_vocabulary(tokenizer, str(config.dataset))
+        architecture, preset = checkpoint.architecture, checkpoint.preset
+        max_length = checkpoint.max_length(config.max_length)
+        if (architecture, preset) != (config.architecture, config.preset):
+            log.info(
+                "--init-from %s: a %s-%s checkpoint; its architecture and size are used, not "
+                "--architecture %s --preset %s",
+                config.init_from,
+                architecture,
+                preset,
+                config.architecture,
+                config.preset,
+            )
+    else:
+        max_length = context_length(config.architecture, config.max_length)
+    if architecture != CNN:
+        tokenizer = tokenizer or data.tokeniser()
+    if tokenizer is None:  # residue ids: pad 0, the alphabet's letters, a gap; no CLS/SEP
+        from genomeflow.models.cnn import PAD_ID, residue_vocabulary
+
+        vocab_size, pad_id = len(residue_vocabulary(data.alphabet)), PAD_ID
+        cls_id = sep_id = None
+    else:
+        vocab_size, pad_id = tokenizer.vocab_size, tokenizer.hf.pad_token_id
+        cls_id, sep_id = tokenizer.cls_id, tokenizer.sep_id
     spec = ModelSpec(
-        architecture=config.architecture,
-        preset=config.preset,
-        vocab_size=tokenizer.vocab_size,
+        architecture=architecture,
+        preset=preset,
+        vocab_size=vocab_size,
         label_names=tuple(data.label_names),
         max_length=max_length,
         dropout=config.dropout,
-        pad_id=hf.pad_token_id,
-        cls_id=hf.cls_token_id,
-        sep_id=hf.sep_token_id,
+        pad_id=pad_id,
+        cls_id=cls_id,
+        sep_id=sep_id,
+        checkpoint=str(checkpoint.folder) if checkpoint else None,
+        trust_remote_code=config.trust_remote_code,
+        alphabet=data.alphabet,
     )
     schedule = Schedule(
         epochs=config.epochs,
         batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
+        learning_rate=learning_rate(architecture, config.learning_rate),
         weight_decay=config.weight_decay,
         warmup_ratio=config.warmup_ratio,
         gradient_clip=config.gradient_clip,
@@ -92,18 +155,43 @@ def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> P
         aggregate=config.aggregate,
     )
     runtime = Runtime.resolve(config.device, config.precision, config.compile, config.workers)
-    return Prepared(data, tokenizer, spec, schedule, runtime, config.window_stride)
-
-
-def split_of(prepared: Prepared, frame: Any) -> Split:
-    """A data frame's sequences as windows, with their labels."""
-    windows = encode_windows(
-        prepared.tokenizer,
-        frame["sequence"].tolist(),
-        prepared.spec.max_length,
-        prepared.stride,
+    strands = architecture == CNN and Alphabet.parse(data.alphabet).is_nucleic
+    return Prepared(
+        data,
+        tokenizer,
+        spec,
+        schedule,
+        runtime,
+        config.window_stride,
+        strand_average=strands and config.strand_average,
     )
+
+
+def split_of(prepared: Prepared, frame: Any, evaluated: bool = True) -> Split:
+    """A data frame's sequences as windows, with their labels: token windows, or a cnn's
+    residue windows; ``evaluated`` (a split scored, not trained on) with the reverse strand's
+    windows too when the model averages strands."""
+    sequences = frame["sequence"].tolist()
+    spec = prepared.spec
+    if prepared.tokenizer is None:
+        from genomeflow.models.cnn import residue_windows, reverse_windows
+
+        windows = residue_windows(sequences, str(spec.alphabet), spec.max_length, prepared.stride)
+        reverse = None
+        if evaluated and prepared.strand_average:
+            reverse = reverse_windows(windows, str(spec.alphabet))
+        return Split(windows, frame["label"].to_numpy(), reverse)
+    windows = encode_windows(prepared.tokenizer, sequences, spec.max_length, prepared.stride)
     return Split(windows, frame["label"].to_numpy())
+
+
+def window_step(spec: ModelSpec, stride: int) -> int:
+    """Tokens (a cnn: residues) between window starts, ``--window-stride`` 0 resolved."""
+    if spec.architecture == CNN:
+        from genomeflow.models.cnn import residue_stride
+
+        return residue_stride(spec.max_length, stride)
+    return default_stride(spec.max_length, stride)
 
 
 def katib_lines(epoch: int, record: dict[str, float], evaluation: Evaluation) -> list[str]:
@@ -129,6 +217,7 @@ class TrainSummary:
     valid: Evaluation
     test: Evaluation
     fit: FitResult
+    model: str = ""  # architecture-preset as built (--init-from: the checkpoint's)
 
     def metrics(self) -> dict[str, float]:
         """Valid (best epoch) and test metrics with MLflow/KFP names, and the epochs run."""
@@ -144,9 +233,13 @@ def train_model(config: TrainConfig) -> TrainSummary:
     """Run the train stage (see the module docstring) and publish the model folder."""
     from genomeflow.tracking import active_run
 
+    check_writable(config.output)  # before hours of training, not after
     config = resolve_hyperparameters(config)
     prepared = prepare(config)
-    splits = {name: split_of(prepared, frame) for name, frame in prepared.data.splits.items()}
+    splits = {
+        name: split_of(prepared, frame, evaluated=name != "train")
+        for name, frame in prepared.data.splits.items()
+    }
     checkpoints = Path(config.checkpoints or f"{config.output}.checkpoints")
     if (checkpoints / LAST).exists() and not config.resume:
         raise InputError(
@@ -188,7 +281,10 @@ def train_model(config: TrainConfig) -> TrainSummary:
         )
         write_evaluation(test, reports, "test_")
         params = resolved_hyperparameters(config, prepared)
-        summary = TrainSummary(str(config.output), params, result.best_evaluation, test, result)
+        built = f"{prepared.spec.architecture}-{prepared.spec.preset}"
+        summary = TrainSummary(
+            str(config.output), params, result.best_evaluation, test, result, built
+        )
         save_model_folder(folder, config, prepared, model, summary, run.run_id)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return summary
@@ -206,10 +302,17 @@ def used_params(config: TransformerConfig, prepared: Prepared) -> dict[str, Any]
 
 
 def resolved_hyperparameters(config: TransformerConfig, prepared: Prepared) -> dict[str, Any]:
-    """The hyperparameters as used: window length and stride resolved from their defaults."""
+    """The hyperparameters as used: window length, stride and learning rate resolved from their
+    defaults."""
     params = {name: getattr(config, name) for name in HYPERPARAMETERS}
+    if prepared.spec.checkpoint:  # the checkpoint's, where genomeflow has names for them
+        if prepared.spec.architecture in DEFAULT_CONTEXT:
+            params["architecture"] = prepared.spec.architecture
+        if prepared.spec.preset in PRESETS:
+            params["preset"] = prepared.spec.preset
     params["max_length"] = prepared.spec.max_length
-    params["window_stride"] = default_stride(prepared.spec.max_length, prepared.stride)
+    params["window_stride"] = window_step(prepared.spec, prepared.stride)
+    params["learning_rate"] = prepared.schedule.learning_rate
     return params
 
 
@@ -243,10 +346,18 @@ def save_model_folder(
     summary: TrainSummary,
     run_id: str | None,
 ) -> None:
-    """Weights (safetensors) + config.json, the tokeniser, metrics.json and the manifest."""
+    """Weights (safetensors) + config.json, the tokeniser (a cnn has none), metrics.json and
+    the manifest."""
     model.to("cpu").save_pretrained(folder, safe_serialization=True)
-    (folder / TOKENISER_FOLDER).mkdir()
-    prepared.tokenizer.save(folder / TOKENISER_FOLDER)
+    tokeniser_files: list[str] = []
+    if prepared.tokenizer is not None:
+        (folder / TOKENISER_FOLDER).mkdir()
+        prepared.tokenizer.save(folder / TOKENISER_FOLDER)
+        tokeniser_files = sorted(
+            f"{TOKENISER_FOLDER}/{path.name}"
+            for path in (folder / TOKENISER_FOLDER).iterdir()
+            if path.is_file()
+        )
     write_json(folder / "metrics.json", summary.metrics())
     valid = prepared.data.splits["valid"]["sequence"]
     manifest = {
@@ -256,16 +367,21 @@ def save_model_folder(
         "config": config.to_dict(),
         "params": summary.params,
         "model": prepared.spec.to_dict(),
-        "window_stride": default_stride(prepared.spec.max_length, prepared.stride),
+        "window_stride": window_step(prepared.spec, prepared.stride),
         "aggregate": config.aggregate,
+        # a cnn on DNA/RNA averages both strands' probabilities (older folders: absent, off)
+        "strand_average": prepared.strand_average,
         "label_names": prepared.data.label_names,
         "alphabet": prepared.data.alphabet,
         "dataset": {
             "path": str(config.dataset),
             "digest": file_digest(prepared.data.folder / DATASET_MANIFEST),
+            "grouping": prepared.data.manifest.get("grouping", {"method": "id"}),  # older: by id
         },
         "run_id": run_id,
         "examples": [s[:500] for s in valid.head(2)],  # an input example for the registry
         "metrics": summary.metrics(),
+        # What the classifier loads, so a damaged file is named when it is loaded again.
+        "files": file_digests(folder, [WEIGHTS, "config.json", *tokeniser_files]),
     }
     write_json(folder / MANIFEST, manifest)

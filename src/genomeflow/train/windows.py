@@ -64,7 +64,7 @@ def encode_windows(
         stride: tokens between the starts of consecutive windows of one sequence
             (see :func:`default_stride`).
     """
-    cls_id, sep_id = tokenizer.hf.cls_token_id, tokenizer.hf.sep_token_id
+    cls_id, sep_id = tokenizer.cls_id, tokenizer.sep_id
     backend = tokenizer.hf.backend_tokenizer
     windows: list[np.ndarray] = []
     owner: list[int] = []

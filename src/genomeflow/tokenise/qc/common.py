@@ -15,7 +15,7 @@ from typing import Any
 from genomeflow import __version__
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.naming import display_names
-from genomeflow.storage import atomic_output
+from genomeflow.storage import atomic_directory
 from genomeflow.tokenise.tokenizer import SPECIAL_TOKENS, GenomeTokenizer
 
 HOWS = ("inner", "outer")
@@ -126,24 +126,17 @@ def _number(value: float | None) -> str:
 
 
 def _publish(out_dir: str | os.PathLike[str], files: dict[str, bytes]) -> list[Path]:
-    """Write rendered files into ``out_dir`` (created if missing), each one atomically.
+    """Publish rendered files as the folder ``out_dir`` (atomically, with genomeflow's output
+    marker; an earlier folder there is replaced whole).
 
     Everything is rendered before the first write, so a failure in the analysis leaves no file
-    behind. The folder itself is not replaced as a whole: it may be an existing folder that holds
-    other files.
+    behind.
     """
     folder = Path(out_dir)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{folder}: exists and is not a folder; give a folder for the report")
-    if not folder.parent.is_dir():
-        raise InputError(f"{folder.parent}: output folder does not exist; create it first")
-    folder.mkdir(exist_ok=True)
-    written = []
-    for name, data in files.items():
-        with atomic_output(folder / name) as temporary:
-            temporary.write_bytes(data)
-        written.append(folder / name)
-    return written
+    with atomic_directory(folder) as partial:
+        for name, data in files.items():
+            (partial / name).write_bytes(data)
+    return [folder / name for name in files]
 
 
 def _provenance(stage: str) -> dict[str, str]:

@@ -1,0 +1,564 @@
+"""Quality of every model family on four tasks, with the run's best-of-run choice.
+
+``SUITE_QUALITY`` is shaped like the entries of suites.SUITES; ``python benchmarks/run.py
+quality`` runs it. For each task (datasets_quality.QUALITY_SETS) and seed, one seeded dataset
+folder is built and every family is trained on it by its own ``genomeflow`` command in a fresh
+child process (wall time and the child's own peak RSS, see suite_tokenise.run_child; MLflow
+off): two classic baselines, the CNN (tiny, small), a DistilBERT-tiny from scratch, and a
+DistilBERT-tiny self-pretrained (masked LM on the dataset's TRAIN split, ``genomeflow pretrain
+DATASET``) then fine-tuned (``--init-from``). Each stage picks its epoch on valid and evaluates
+the test split once; that is the family's row. Then, as ``genomeflow register`` does (its pure
+functions ``rank``/``add_ensemble``, no MLflow), every model of the seed is ranked on VALID
+macro F1, the mean-probability ensemble of the top 3 joins the board, and the board's first (the
+best of run) and the ensemble are each scored once on test. Rows are mean ± sd over seeds.
+
+Environment (for a run of minutes rather than hours):
+    QUALITY_SETS=ecoli,motif      only these tasks (default: ecoli,motif,protein,long)
+    QUALITY_SEEDS=1               only the first N seeds of each task
+    QUALITY_FAMILIES=onehot+xgb,cnn-tiny   only these families (names as in the table's keys)
+    QUALITY_EPOCHS=1              cap every epoch count at N and pretraining at 20 N steps
+                                  (a smoke test: the figures are not the suite's)
+    QUALITY_FRESH=1               retrain even when a cached result of the same command exists
+
+A family's result is cached under work/quality/<task>/seed<N>/<family>/ with the exact command
+that made it, and reused by a later run with the same command (the suite takes hours on a busy
+2-core machine and can be resumed); QUALITY_FRESH=1 retrains.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets_quality import QUALITY_SETS
+from suite_baseline import PUBLISHED
+from suite_tokenise import UNTRACKED, Row, Timer, _genomeflow, run_child
+
+REPORTED = ("accuracy", "f1_macro", "mcc", "roc_auc")
+METRIC = "f1_macro"  # the choice on valid (genomeflow register's default gate metric)
+ENSEMBLE_TOP = 3
+CHILD_LIMIT_S = 3_600  # seconds; one stage running longer is killed and reported
+PRETRAIN_STEPS = 300  # masked-LM steps of batch 32 on the train split (each task)
+
+# Published E. coli promoter marks: (source, accuracy, F1, what they were measured on).
+PUBLISHED_SPLITS = {
+    "BERT-Promoter": "its independent test set",
+    "positional one-hot": "its own split",
+    "genomeNLP": "its split (reverse complements leaked across splits)",
+}
+MORE_PUBLISHED = [
+    ("msBERT-Promoter, published", "0.962", "-", "a random 20% test split"),
+    ("DNABERT-2 + CNN, published", "0.931", "-", "5-fold cross-validation"),
+]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family: its ``genomeflow`` stage(s) and flags."""
+
+    key: str  # the table's name and the cache folder
+    stage: str  # baseline | train | pretrained (pretrain, then train --init-from)
+    flags: tuple[str, ...]
+    pretrain_flags: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        text = " ".join(self.flags)
+        if self.stage == "pretrained":
+            text = f"pretrain {' '.join(self.pretrain_flags)}; train --init-from {text}"
+        return text
+
+
+BASELINE = ("--folds", "0", "--importance-top", "5", "--permutation-repeats", "1")
+TRANSFORMER = ("--architecture", "distilbert", "--preset", "tiny", "--learning-rate", "1e-3")
+
+
+def _families(
+    baselines: list[tuple[str, tuple[str, ...]]],
+    epochs: dict[str, int],
+    window: tuple[str, ...] = (),
+    cnn_window: tuple[str, ...] = (),
+) -> list[Family]:
+    """The six families of a task: two baselines, CNN tiny/small, transformer scratch/pretrained.
+
+    ``epochs``: most epochs of cnn-tiny, cnn-small, scratch and fine-tune (early stopping on
+    valid macro F1 with patience 2, 3 for cnn-tiny). ``window``: transformer --max-length and
+    --window-stride (also the pretraining windows); ``cnn_window``: the CNN's.
+    """
+    families = [Family(key, "baseline", flags + BASELINE) for key, flags in baselines]
+    for preset, patience in (("tiny", 3), ("small", 2)):
+        families.append(
+            Family(
+                f"cnn-{preset}",
+                "train",
+                (
+                    "--architecture",
+                    "cnn",
+                    "--preset",
+                    preset,
+                    "--epochs",
+                    str(epochs[f"cnn-{preset}"]),
+                    "--patience",
+                    str(patience),
+                    *cnn_window,
+                ),
+            )
+        )
+    families.append(
+        Family(
+            "distilbert-tiny",
+            "train",
+            (*TRANSFORMER, "--epochs", str(epochs["scratch"]), "--patience", "2", *window),
+        )
+    )
+    families.append(
+        Family(
+            "distilbert-tiny-pretrained",
+            "pretrained",
+            (
+                "--learning-rate",
+                "1e-3",
+                "--epochs",
+                str(epochs["finetune"]),
+                "--patience",
+                "2",
+                *window,
+            ),
+            (
+                "--architecture",
+                "distilbert",
+                "--preset",
+                "tiny",
+                "--learning-rate",
+                "1e-3",
+                "--steps",
+                str(PRETRAIN_STEPS),
+                *window[:2],
+            ),
+        )
+    )
+    return families
+
+
+@dataclass(frozen=True)
+class Task:
+    seeds: tuple[int, ...]
+    families: list[Family]
+    note: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+EPOCHS = {"cnn-tiny": 10, "cnn-small": 6, "scratch": 5, "finetune": 4}
+TASKS = {
+    "ecoli": Task(
+        seeds=(1, 2, 3),
+        families=_families(
+            [
+                ("onehot+xgb", ("--features", "onehot", "--model", "xgb")),
+                ("count(6-mer)+rf", ("--features", "count", "--model", "rf")),
+            ],
+            EPOCHS,
+        ),
+    ),
+    "motif": Task(
+        seeds=(1, 2, 3),
+        families=_families(
+            [
+                ("onehot+xgb", ("--features", "onehot", "--model", "xgb")),
+                ("count(6-mer)+xgb", ("--features", "count", "--model", "xgb")),
+            ],
+            EPOCHS,
+        ),
+    ),
+    "protein": Task(
+        seeds=(1, 2, 3),
+        families=_families(
+            [
+                (
+                    "count(1-3-mer)+xgb",
+                    ("--features", "count", "--model", "xgb", "--ngram", "1", "3"),
+                ),
+                (
+                    "tfidf(1-3-mer)+logreg",
+                    ("--features", "tfidf", "--model", "logreg", "--ngram", "1", "3"),
+                ),
+            ],
+            {"cnn-tiny": 15, "cnn-small": 10, "scratch": 10, "finetune": 8},
+        ),
+    ),
+    "long": Task(
+        seeds=(1, 2),
+        families=_families(
+            [
+                ("onehot+xgb", ("--features", "onehot", "--model", "xgb")),
+                ("count(6-mer)+xgb", ("--features", "count", "--model", "xgb")),
+            ],
+            {"cnn-tiny": 10, "cnn-small": 6, "scratch": 8, "finetune": 6},
+            window=("--max-length", "256", "--window-stride", "254"),
+            cnn_window=("--max-length", "1000", "--window-stride", "1000"),
+        ),
+    ),
+}
+
+
+# --- one family on one seed -----------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What one family's stage(s) gave on one seed."""
+
+    seconds: float
+    peak_mib: float
+    load: float  # mean 1-minute load average while it ran
+    test: dict[str, float]
+    valid: dict[str, float]
+    failure: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.failure
+
+
+def _with_load(command: list[str], log: Path) -> tuple[object, float]:
+    """run_child, sampling the 1-minute load average every 5 s while it runs."""
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(5.0):
+            samples.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    samples.append(os.getloadavg()[0])
+    sampler.start()
+    try:
+        run = run_child(command, log, limit_s=CHILD_LIMIT_S, env=UNTRACKED)
+    finally:
+        done.set()
+        sampler.join()
+    return run, statistics.mean(samples)
+
+
+def _capped(flags: tuple[str, ...]) -> tuple[str, ...]:
+    """QUALITY_EPOCHS: every --epochs at most N, --steps at most 20 N."""
+    cap = os.environ.get("QUALITY_EPOCHS")
+    if not cap:
+        return flags
+    out = list(flags)
+    for index, flag in enumerate(out[:-1]):
+        if flag == "--epochs":
+            out[index + 1] = str(min(int(out[index + 1]), int(cap)))
+        if flag == "--steps":
+            out[index + 1] = str(min(int(out[index + 1]), 20 * int(cap)))
+    return tuple(out)
+
+
+def _failure(log: Path, run: object) -> str:
+    if getattr(run, "timed_out", False):
+        return f"timed out after {CHILD_LIMIT_S} s"
+    lines = [x for x in log.read_text(errors="replace").splitlines() if x.strip()]
+    return (lines[-1] if lines else f"exit code {getattr(run, 'returncode', '?')}")[:200]
+
+
+def _metrics(model: Path, split: str) -> dict[str, float]:
+    data = json.loads((model / "reports" / f"{split}_metrics.json").read_text())
+    return {name: float(data["metrics"][name]) for name in REPORTED}
+
+
+def run_family(family: Family, dataset: Path, seed: int, folder: Path) -> Outcome:
+    """Train ``family`` on ``dataset`` (cached by command under ``folder``)."""
+    model, pretrained = folder / "model", folder / "pretrained"
+    seed_flags = ("--seed", str(seed), "--tracking-uri", "none")
+    commands: list[list[str]] = []
+    if family.stage == "pretrained":
+        commands.append(
+            [
+                *_genomeflow(),
+                "pretrain",
+                str(dataset),
+                "-o",
+                str(pretrained),
+                *_capped(family.pretrain_flags),
+                *seed_flags,
+            ]
+        )
+        init = ("--init-from", str(pretrained))
+    else:
+        init = ()
+    stage = "baseline" if family.stage == "baseline" else "train"
+    commands.append(
+        [
+            *_genomeflow(),
+            stage,
+            str(dataset),
+            "-o",
+            str(model),
+            *_capped(family.flags),
+            *init,
+            *seed_flags,
+        ]
+    )
+    record = folder / "result.json"
+    if record.exists() and not os.environ.get("QUALITY_FRESH"):
+        cached = json.loads(record.read_text())
+        if cached.get("commands") == commands:
+            return Outcome(**cached["outcome"])
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    seconds, peak, loads = 0.0, 0.0, []
+    for index, command in enumerate(commands):
+        log = folder / f"stage{index + 1}.log"
+        run, load = _with_load(command, log)
+        seconds += run.seconds
+        peak = max(peak, run.peak_mib) if not math.isnan(run.peak_mib) else peak
+        loads.append(load)
+        if run.returncode != 0:
+            outcome = Outcome(seconds, peak, statistics.mean(loads), {}, {}, _failure(log, run))
+            break
+    else:
+        outcome = Outcome(
+            seconds, peak, statistics.mean(loads), _metrics(model, "test"), _metrics(model, "valid")
+        )
+    record.write_text(
+        json.dumps({"commands": commands, "outcome": outcome.__dict__}, indent=1) + "\n"
+    )
+    return outcome
+
+
+# --- best of run ----------------------------------------------------------------------------
+
+
+@dataclass
+class Choice:
+    chosen: str
+    board: list[tuple[str, float | None]]
+    chosen_test: dict[str, float]
+    ensemble: str
+    ensemble_test: dict[str, float]
+    seconds: float  # ranking on valid + the ensemble + the two test scorings
+
+
+def best_of_run(dataset: Path, models: list[Path]) -> Choice:
+    """Rank the seed's models on VALID, add the top-3 ensemble, score the first and the ensemble
+    once on test (genomeflow register's choice, without MLflow)."""
+    from genomeflow.data import load_dataset
+    from genomeflow.evaluate import evaluate_predictions
+    from genomeflow.models.candidates import add_ensemble, rank
+    from genomeflow.predict import load_classifier
+
+    start = time.perf_counter()
+    data = load_dataset(dataset)
+    valid, test = data.splits["valid"], data.splits["test"]
+    labels = data.label_names
+    entries = [(folder, load_classifier(folder)) for folder in models]
+    with tempfile.TemporaryDirectory(prefix="quality-ensemble-") as workspace:
+        board = rank(entries, valid, labels, METRIC)
+        board = add_ensemble(board, ENSEMBLE_TOP, valid, labels, METRIC, Path(workspace))
+
+        def test_scores(candidate) -> dict[str, float]:
+            probabilities = candidate.classifier.predict_proba(test["sequence"].tolist())
+            metrics = evaluate_predictions(test["label"].to_numpy(), probabilities, labels).metrics
+            return {name: float(metrics[name]) for name in REPORTED}
+
+        chosen = board[0]
+        ensemble = next(c for c in board if c.classifier.manifest.get("kind") == "ensemble")
+        ensemble_test = test_scores(ensemble)
+        chosen_test = ensemble_test if chosen is ensemble else test_scores(chosen)
+    return Choice(
+        chosen.name,
+        [(c.name, c.valid_score) for c in board],
+        chosen_test,
+        ensemble.name,
+        ensemble_test,
+        time.perf_counter() - start,
+    )
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+
+def _mean_sd(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def _row(
+    task: str, split: str, family: str, settings: str, outcomes: list[Outcome], seeds: int
+) -> Row:
+    good = [o for o in outcomes if o.ok]
+    failures = sorted({o.failure for o in outcomes if not o.ok})
+    if failures:
+        settings += f" | FAILED {len(outcomes) - len(good)}/{len(outcomes)}: {'; '.join(failures)}"
+    return {
+        "task": task,
+        "split": split,
+        "family": family,
+        "seeds": f"{len(good)}/{seeds}",
+        **{f"test {m}": _mean_sd([o.test[m] for o in good]) for m in REPORTED},
+        "stage s (mean)": round(statistics.mean(o.seconds for o in good), 1) if good else "-",
+        "peak MiB (max)": round(max(o.peak_mib for o in good)) if good else "-",
+        "load (mean)": round(statistics.mean(o.load for o in outcomes), 1) if outcomes else "-",
+        "settings": settings,
+    }
+
+
+def _published_rows() -> list[Row]:
+    rows = []
+    entries = [
+        (s, a, f, next((v for k, v in PUBLISHED_SPLITS.items() if k in s), "its split"))
+        for s, a, f in PUBLISHED
+    ]
+    known = " ".join(s for s, *_ in PUBLISHED)
+    entries += [e for e in MORE_PUBLISHED if e[0].split(",")[0] not in known]
+    for source, accuracy, f1, split in entries:
+        rows.append(
+            {
+                "task": "ecoli",
+                "split": f"theirs: {split}",
+                "family": source,
+                "seeds": "-",
+                "test accuracy": accuracy,
+                "test f1_macro": f1,
+                "test mcc": "-",
+                "test roc_auc": "-",
+                "stage s (mean)": "-",
+                "peak MiB (max)": "-",
+                "load (mean)": "-",
+                "settings": "published figure, not measured here",
+            }
+        )
+    return rows
+
+
+def _chosen(env: str, default: list[str]) -> list[str]:
+    value = os.environ.get(env, "").strip()
+    return [v.strip() for v in value.split(",") if v.strip()] if value else default
+
+
+def measure_task(work: Path, name: str) -> list[Row]:
+    task, spec = TASKS[name], QUALITY_SETS[name]
+    seeds = task.seeds[: int(os.environ.get("QUALITY_SEEDS") or len(task.seeds))]
+    wanted = _chosen("QUALITY_FAMILIES", [f.key for f in task.families])
+    families = [f for f in task.families if f.key in wanted]
+    outcomes: dict[str, list[Outcome]] = {f.key: [] for f in families}
+    choices: list[Choice] = []
+    started = time.perf_counter()
+    for seed in seeds:
+        dataset = spec.dataset(work, name, seed)
+        models = []
+        for family in families:
+            folder = work / "quality" / name / f"seed{seed}" / family.key
+            outcome = run_family(family, dataset, seed, folder)
+            outcomes[family.key].append(outcome)
+            print(name, seed, family.key, outcome, flush=True)
+            if outcome.ok:
+                models.append(folder / "model")
+        if len(models) >= 2:
+            choice = best_of_run(dataset, models)
+            choices.append(choice)
+            print(name, seed, "board", choice.board, flush=True)
+    grouping = "by id" if spec.grouping == "id" else "by MMseqs2 similarity (0.3 id.)"
+    split = f"80/10/10 grouped {grouping}, seeds {', '.join(map(str, seeds))}"
+    rows = [
+        _row(name, split, f.key, f"{f.stage}: {f.describe()}", outcomes[f.key], len(seeds))
+        for f in families
+    ]
+    if choices:
+        spent = [
+            sum(outcomes[f.key][i].seconds for f in families) + c.seconds
+            for i, c in enumerate(choices)
+        ]
+        peaks = [o.peak_mib for f in families for o in outcomes[f.key] if o.ok]
+        loads = [o.load for f in families for o in outcomes[f.key]]
+        members = Counter(c.ensemble.removeprefix("ensemble(").rstrip(")") for c in choices)
+        picked = Counter(c.chosen for c in choices)
+        for label, key, settings in (
+            (
+                f"ensemble of the top {ENSEMBLE_TOP} on valid",
+                "ensemble_test",
+                "mean probability; members per seed: "
+                + "; ".join(f"{m} (x{n})" for m, n in members.items()),
+            ),
+            (
+                "best of run (first on valid, ensemble included)",
+                "chosen_test",
+                "chosen per seed: " + "; ".join(f"{m} (x{n})" for m, n in picked.items()),
+            ),
+        ):
+            rows.append(
+                {
+                    "task": name,
+                    "split": split,
+                    "family": label,
+                    "seeds": f"{len(choices)}/{len(seeds)}",
+                    **{
+                        f"test {m}": _mean_sd([getattr(c, key)[m] for c in choices])
+                        for m in REPORTED
+                    },
+                    "stage s (mean)": round(statistics.mean(spent), 1),
+                    "peak MiB (max)": round(max(peaks)) if peaks else "-",
+                    "load (mean)": round(statistics.mean(loads), 1),
+                    "settings": f"{settings}; stage s = every family's stages + the choice "
+                    f"(valid {METRIC})",
+                }
+            )
+    if name == "ecoli":
+        rows += _published_rows()
+    print(f"{name}: {time.perf_counter() - started:.0f} s wall", flush=True)
+    return rows
+
+
+def measure_quality(work: Path, timer: Timer) -> list[Row]:
+    logging.getLogger("genomeflow").setLevel(logging.WARNING)
+    rows: list[Row] = []
+    for name in _chosen("QUALITY_SETS", list(TASKS)):
+        if name not in TASKS:
+            raise SystemExit(f"QUALITY_SETS: unknown task {name}; choose from {', '.join(TASKS)}")
+        rows += measure_task(work, name)
+    return rows
+
+
+SUITE_QUALITY = (
+    "Model quality per family on four tasks, with the best of run (test split, 2 CPU cores)",
+    "Tasks: "
+    + "; ".join(f"**{k}** = {v.title}: {v.source}" for k, v in QUALITY_SETS.items())
+    + ". Every figure is a TEST score of a model trained on that seed's train split, its epoch "
+    "(or nothing, for the baselines) chosen on valid; test is scored once per model and once "
+    "for each best-of-run choice. Splits: stratified 80/10/10 of source sequences, seeded; "
+    "DNA tasks grouped by record id (similar sequences are not clustered; train-only reverse "
+    "complements), the protein task by MMseqs2 clusters (--group-by similarity, 0.3 identity, "
+    "0.8 coverage; no reverse complements). Seeds: ecoli, motif and protein 1-3 (the ecoli "
+    "splits are the baseline and transformer_quality suites' splits of the same seeds), long "
+    "1-2. Families: two classic baselines per task (default hyperparameters, no sweep, no "
+    "cross-validation), CNN tiny (64 ch x 3 blocks) and small (128 x 5), default learning rate "
+    "1e-2, strand-averaged on DNA; DistilBERT tiny (2 x 64) from scratch, learning rate 1e-3; "
+    f"DistilBERT tiny self-pretrained ({PRETRAIN_STEPS} masked-LM steps of batch 32 on that "
+    "seed's TRAIN split, mask 0.15) then fine-tuned at 1e-3. Epochs are maxima with early "
+    "stopping on valid macro F1 (patience 3 for cnn-tiny, else 2): ecoli and motif cnn-tiny 10, "
+    "cnn-small 6, scratch 5, fine-tune 4; protein 15/10/10/8; long 10/6/8/6. Tokens: ecoli and "
+    "motif 6-mers (stride 1), protein residues (char; baselines on residue 1-3-grams), long "
+    "non-overlapping 6-mers (stride 6) in transformer windows of 256 tokens (254 apart: about "
+    "3 per 4 kb), CNN windows of 1000 bp (1000 apart) on residues; window probabilities are "
+    "averaged. Ensemble: mean probability of the top 3 models on valid macro F1; best of run: "
+    "the first of the board (models + ensemble) on valid macro F1, as `genomeflow register` "
+    "chooses (its valid score is optimistic for the ensemble, test is not). 'stage s' is the "
+    "wall time of the family's genomeflow command(s) in a fresh child process (start-up, "
+    "fitting, valid/test evaluation and reports; pretraining included for the pretrained "
+    "family); 'peak MiB' that child's peak RSS; 'load' the machine's mean 1-minute load "
+    "average meanwhile (2 cores shared with other jobs: the times are inflated by it). "
+    "Published marks are from their papers, on their own splits.",
+    measure_quality,
+)

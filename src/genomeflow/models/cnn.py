@@ -1,0 +1,426 @@
+"""Convolutional sequence classifiers (``--architecture cnn``) on residues, no tokeniser.
+
+Each residue is one position: DNA/RNA through a fixed one-hot table (IUPAC codes as fractions
+of A, C, G, T/U; gaps and padding all zeros), protein through a learned embedding. A stem
+convolution, residual dilated convolution blocks (dilation doubling per block) and global max +
+mean pooling over the unpadded positions feed a small MLP head. The model is a transformers
+``PreTrainedModel`` (``model_type`` ``genomeflow-cnn``, registered with the Auto classes on
+import), so the training loop, ``save_pretrained``/``from_pretrained``, windows and Integrated
+Gradients on ``get_input_embeddings()`` treat it like the transformers. Padded positions are
+zeroed after every layer and left out of batch-norm statistics and pooling, so a sequence's
+logits do not depend on how much padding its batch needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import transformers
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from genomeflow.errors import AlphabetError, ConfigError, InputError
+from genomeflow.sequence.alphabet import GAPS, Alphabet, describe_char
+from genomeflow.sequence.chunking import chunk_spans
+from genomeflow.sequence.complement import reverse_complement
+
+PAD, PAD_ID = "<pad>", 0
+GAP = GAPS[0]  # every gap character ("-", ".") encodes as "-"
+# Bases each IUPAC nucleotide code stands for, written for DNA (RNA reads U for T).
+IUPAC_BASES = {"R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
+               "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT"}  # fmt: skip
+DEFAULT_CONTEXT = 1024  # residues per window (DeepSEA/Basset-like 0.6-1 kb inputs)
+
+
+@dataclass(frozen=True)
+class CnnSize:
+    """Width and depth of a preset."""
+
+    channels: int  # feature maps per position in every convolution
+    blocks: int  # residual dilated blocks after the stem
+    kernel_size: int  # residues one (undilated) convolution sees; odd
+    embedding_size: int  # protein only: learned features per residue
+
+
+# Receptive field = kernel + (kernel - 1) * (2**blocks - 1) residues with doubling dilation:
+# tiny 65 bp (a TF site with flanks; ~0.12M parameters, seconds per epoch on a CPU), small
+# 257 bp (a promoter or enhancer core; ~0.78M), base 2049 bp (a whole 1-2 kb window; ~4.9M,
+# a GPU model). 64-256 channels match DeepBind/Basset-scale first layers.
+PRESETS = {
+    "tiny": CnnSize(channels=64, blocks=3, kernel_size=9, embedding_size=32),
+    "small": CnnSize(channels=128, blocks=5, kernel_size=9, embedding_size=32),
+    "base": CnnSize(channels=256, blocks=8, kernel_size=9, embedding_size=32),
+}
+
+
+def residue_vocabulary(alphabet: Alphabet | str) -> tuple[str, ...]:
+    """Residue of each id: ``<pad>`` (0), the alphabet's letters in its order, one gap."""
+    letters = Alphabet.parse(alphabet).letters
+    return (PAD, *(c for c in letters if c not in GAPS), GAP)
+
+
+def _lookup(alphabet: Alphabet) -> np.ndarray:
+    """A 256-entry byte -> id table (both cases; 255 marks a byte outside the alphabet)."""
+    table = np.full(256, 255, dtype=np.uint8)
+    for index, residue in enumerate(residue_vocabulary(alphabet)[1:], start=1):
+        for char in {residue, residue.lower()}:
+            table[ord(char)] = index
+    for char in GAPS:
+        table[ord(char)] = table[ord(GAP)]
+    return table
+
+
+_LOOKUPS = {alphabet: _lookup(alphabet) for alphabet in Alphabet}
+
+
+def encode_sequence(sequence: str, alphabet: Alphabet | str) -> np.ndarray:
+    """A sequence's residue ids, int32, one per residue (lowercase reads as uppercase); an
+    AlphabetError names the first character outside the alphabet."""
+    alphabet = Alphabet.parse(alphabet)
+    bad = alphabet.first_invalid(sequence)
+    if bad is not None:
+        raise AlphabetError(
+            f"{describe_char(sequence[bad])} at position {bad + 1} is not a valid "
+            f"{alphabet.value} character (IUPAC letters {alphabet.letters}, either case)"
+        )
+    raw = np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)
+    return _LOOKUPS[alphabet][raw].astype(np.int32)
+
+
+def encode(
+    sequences: Sequence[str], alphabet: Alphabet | str, max_length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(input_ids, attention_mask)``, int32 (sequences, width): each sequence's first
+    ``max_length`` residues, padded with id 0 at the end to the longest kept one."""
+    rows = [encode_sequence(s, alphabet)[:max_length] for s in sequences]
+    width = max((len(r) for r in rows), default=0)
+    ids = np.zeros((len(rows), width), dtype=np.int32)
+    mask = np.zeros((len(rows), width), dtype=np.int32)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)], mask[i, : len(row)] = row, 1
+    return ids, mask
+
+
+def residue_stride(max_length: int, stride: int) -> int:
+    """Residues between window starts: ``stride``, or half a window when 0."""
+    return min(stride, max_length) if stride else max(1, max_length // 2)
+
+
+def residue_window_spans(length: int, max_length: int, stride: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of a sequence's windows: full windows of ``max_length`` residues, the
+    last one ending at the sequence end; one (short) window when the sequence fits."""
+    step = residue_stride(max_length, stride)
+    return chunk_spans(length, max_length, step, min_length=max_length) or [(0, length)]
+
+
+def residue_windows(
+    sequences: Sequence[str], alphabet: Alphabet | str, max_length: int, stride: int = 0
+) -> Any:
+    """Sequences as :class:`genomeflow.train.windows.Windows` (no CLS/SEP; see
+    :func:`residue_window_spans`), each window an int32 id array."""
+    from genomeflow.train.windows import Windows
+
+    windows, owner = [], []
+    for index, sequence in enumerate(sequences):
+        ids = encode_sequence(sequence, alphabet)
+        for begin, end in residue_window_spans(len(ids), max_length, stride):
+            windows.append(ids[begin:end])
+            owner.append(index)
+    return Windows(windows, np.asarray(owner, dtype=np.int64), len(sequences))
+
+
+def reverse_windows(windows: Any, alphabet: Alphabet | str) -> Any:
+    """The reverse complement of every residue window (``complement_ids[w[::-1]]``), in the same
+    order and with the same owners: the other strand's windows, for strand averaging."""
+    from genomeflow.train.windows import Windows
+
+    table = complement_ids(alphabet).astype(np.int32)
+    flipped = [table[np.asarray(w)[::-1]] for w in windows.input_ids]
+    return Windows(flipped, windows.owner, windows.sequences)
+
+
+def one_hot_table(alphabet: Alphabet | str) -> np.ndarray:
+    """Float32 (vocabulary, 4): canonical bases one-hot, IUPAC codes split evenly over their
+    bases (N = 0.25 each), gap and pad all zeros."""
+    alphabet = Alphabet.parse(alphabet)
+    if not alphabet.is_nucleic:
+        raise AlphabetError("a one-hot residue table is for DNA and RNA, not protein")
+    table = np.zeros((len(residue_vocabulary(alphabet)), 4), dtype=np.float32)
+    for index, residue in enumerate(residue_vocabulary(alphabet)):
+        if len(residue) == 1 and residue in alphabet.canonical:  # U takes T's column
+            bases = "ACGT"[alphabet.canonical.index(residue)]
+        else:
+            bases = IUPAC_BASES.get(residue, "")  # gap and pad: no base
+        for base in bases:
+            table[index, "ACGT".index(base)] = 1 / len(bases)
+    return table
+
+
+def complement_ids(alphabet: Alphabet | str) -> np.ndarray:
+    """id -> id of the complementary code (pad stays pad), from genomeflow's complement."""
+    vocabulary = residue_vocabulary(alphabet)
+    partners = reverse_complement("".join(vocabulary[1:]), alphabet)[::-1]
+    return np.asarray([PAD_ID] + [vocabulary.index(c) for c in partners], dtype=np.int64)
+
+
+def reverse_complement_ids(input_ids: Any, attention_mask: Any, alphabet: Alphabet | str) -> Any:
+    """Encoded reverse complements of encoded rows (numpy array or torch tensor, same type back).
+
+    Each row's first ``attention_mask.sum()`` ids (all non-pad ids when the mask is None) are
+    complemented and reversed; the padding stays at the end, so the mask still fits.
+    """
+    is_torch = isinstance(input_ids, torch.Tensor)
+    ids = input_ids if is_torch else torch.as_tensor(np.asarray(input_ids))
+    if attention_mask is None:
+        mask = ids != PAD_ID
+    elif isinstance(attention_mask, torch.Tensor):
+        mask = attention_mask.to(ids.device)
+    else:
+        mask = torch.as_tensor(np.asarray(attention_mask), device=ids.device)
+    lengths = mask.to(torch.long).sum(dim=-1, keepdim=True)
+    source = lengths - 1 - torch.arange(ids.shape[-1], device=ids.device)
+    flipped = ids.gather(-1, source.clamp(min=0).expand_as(ids).contiguous())
+    table = torch.as_tensor(complement_ids(alphabet), device=ids.device)
+    out = torch.where(source >= 0, table[flipped.long()], PAD_ID).to(ids.dtype)
+    return out if is_torch else out.numpy()
+
+
+class CnnConfig(transformers.PretrainedConfig):
+    """Settings of a :class:`CnnForSequenceClassification` (see :data:`PRESETS`)."""
+
+    model_type = "genomeflow-cnn"
+
+    def __init__(
+        self,
+        alphabet: str = "dna",
+        channels: int = 64,
+        blocks: int = 3,
+        kernel_size: int = 9,
+        dilations: list[int] | None = None,
+        embedding_size: int = 32,
+        dropout: float = 0.1,
+        max_position_embeddings: int = DEFAULT_CONTEXT,
+        **kwargs: Any,
+    ) -> None:
+        self.alphabet = Alphabet.parse(alphabet).value
+        self.vocab_size = len(residue_vocabulary(self.alphabet))
+        if kernel_size % 2 == 0:
+            raise ConfigError(f"CNN kernel_size must be odd, got {kernel_size}")
+        self.channels, self.blocks, self.kernel_size = channels, blocks, kernel_size
+        self.dilations = list(dilations or [2**i for i in range(blocks)])
+        if len(self.dilations) != blocks:
+            raise ConfigError(f"{blocks} blocks need {blocks} dilations, got {self.dilations}")
+        self.embedding_size, self.dropout = embedding_size, dropout
+        self.max_position_embeddings = max_position_embeddings  # window length in residues
+        kwargs.pop("vocab_size", None)  # always the alphabet's
+        kwargs["pad_token_id"] = PAD_ID
+        super().__init__(**kwargs)
+
+
+class OneHotEncoding(nn.Module):
+    """Fixed residue id -> one-hot rows (a buffer, never trained)."""
+
+    def __init__(self, alphabet: str) -> None:
+        super().__init__()
+        self.register_buffer("table", torch.from_numpy(one_hot_table(alphabet)))
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return nn.functional.embedding(input_ids, self.table)
+
+
+class MaskedBatchNorm1d(nn.BatchNorm1d):
+    """Batch norm whose training statistics come from unpadded positions only."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        if not self.training:
+            return super().forward(x) * mask
+        x32 = x.float()
+        count = mask.sum().clamp(min=2)
+        mean = (x32 * mask).sum(dim=(0, 2)) / count
+        var = ((x32 - mean[:, None]) ** 2 * mask).sum(dim=(0, 2)) / count
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            weight = self.momentum or 1 / float(self.num_batches_tracked)  # None: plain mean
+            self.running_mean.lerp_(mean, weight)
+            self.running_var.lerp_(var * count / (count - 1), weight)
+        y = (x32 - mean[:, None]) * torch.rsqrt(var[:, None] + self.eps)
+        return ((y * self.weight[:, None] + self.bias[:, None]) * mask).to(x.dtype)
+
+
+class ConvLayer(nn.Module):
+    """Conv1d ('same' length, dilated) -> masked batch norm -> GELU -> dropout."""
+
+    def __init__(self, inputs: int, outputs: int, kernel: int, dilation: int, p: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(inputs, outputs, kernel, dilation=dilation,
+                              padding=dilation * (kernel // 2), bias=False)  # fmt: skip
+        self.norm = MaskedBatchNorm1d(outputs)
+        self.drop = nn.Dropout(p)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.drop(nn.functional.gelu(self.norm(self.conv(x), mask)))
+
+
+class CnnForSequenceClassification(transformers.PreTrainedModel):
+    """Stem conv, residual dilated conv blocks, masked max + mean pooling, MLP head."""
+
+    config_class = CnnConfig
+    base_model_prefix = "cnn"
+    main_input_name = "input_ids"
+
+    def __init__(self, config: CnnConfig) -> None:
+        super().__init__(config)
+        nucleic = Alphabet.parse(config.alphabet).is_nucleic
+        if nucleic:
+            self.embed: nn.Module = OneHotEncoding(config.alphabet)
+        else:
+            self.embed = nn.Embedding(config.vocab_size, config.embedding_size, PAD_ID)
+        width, k, p = config.channels, config.kernel_size, config.dropout
+        self.stem = ConvLayer(4 if nucleic else config.embedding_size, width, k, 1, p)
+        self.blocks = nn.ModuleList(ConvLayer(width, width, k, d, p) for d in config.dilations)
+        self.head = nn.Sequential(nn.Dropout(p), nn.Linear(2 * width, width), nn.GELU(),
+                                  nn.Dropout(p), nn.Linear(width, config.num_labels))  # fmt: skip
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if module is self.head[-1]:  # small logits at the start: loss ~ log(classes)
+            nn.init.normal_(module.weight, std=0.01)
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.Conv1d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm1d):  # torch.nn.init: guarded against loaded ones
+            for tensor in (module.bias, module.running_mean, module.num_batches_tracked):
+                nn.init.zeros_(tensor)
+            nn.init.ones_(module.weight)
+            nn.init.ones_(module.running_var)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight)
+            with torch.no_grad():
+                module.weight[PAD_ID].zero_()
+        elif isinstance(module, OneHotEncoding):  # fixed: rebuilding it changes nothing
+            with torch.no_grad():
+                module.table.copy_(torch.from_numpy(one_hot_table(self.config.alphabet)))
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.embed
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.embed = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> SequenceClassifierOutput:
+        """Logits (batch, classes) of residue ids or of per-residue inputs (batch, length, 4 or
+        embedding_size); ``attention_mask`` 1 on residues, 0 on padding (default: ids != 0)."""
+        if inputs_embeds is None:
+            inputs_embeds = self.embed(input_ids)
+        if attention_mask is None:  # residues are the non-pad ids, or every position
+            ones = inputs_embeds.new_ones(inputs_embeds.shape[:2])
+            attention_mask = ones if input_ids is None else input_ids != PAD_ID
+        mask = attention_mask[:, None, :].to(inputs_embeds.dtype)
+        x = self.stem(inputs_embeds.transpose(1, 2) * mask, mask)
+        for block in self.blocks:
+            x = x + block(x, mask)
+        count = mask.sum(dim=-1)
+        mean = x.sum(dim=-1) / count.clamp(min=1)
+        peak = x.masked_fill(mask == 0, torch.finfo(x.dtype).min).amax(dim=-1)
+        pooled = torch.cat([torch.where(count > 0, peak, 0), mean], dim=-1)
+        logits = self.head(pooled)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.float(), labels.view(-1))
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def build_cnn(
+    alphabet: Alphabet | str,
+    preset: str,
+    label_names: Sequence[str],
+    max_length: int = DEFAULT_CONTEXT,
+    dropout: float = 0.1,
+    seed: int = 42,
+) -> CnnForSequenceClassification:
+    """A randomly initialised ``preset`` CNN for ``alphabet`` and the dataset's label names,
+    taking windows of ``max_length`` residues (the same seed gives the same weights)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown CNN preset {preset!r}: choose {', '.join(PRESETS)}")
+    config = CnnConfig(
+        alphabet=Alphabet.parse(alphabet).value,
+        **asdict(PRESETS[preset]),
+        dropout=dropout,
+        max_position_embeddings=max_length,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: i for i, name in enumerate(label_names)},
+    )
+    torch.manual_seed(seed)
+    return CnnForSequenceClassification(config)
+
+
+def fine_tunable_cnn(
+    folder: str | Path,
+    alphabet: Alphabet | str,
+    label_names: Sequence[str],
+    max_length: int = DEFAULT_CONTEXT,
+    dropout: float = 0.1,
+    seed: int = 42,
+) -> CnnForSequenceClassification:
+    """A classifier with the residue encoding, convolutions and batch-norm statistics of the CNN
+    saved in ``folder`` (``save_pretrained``: a ``genomeflow train --architecture cnn`` model
+    folder) and a fresh head for ``label_names``, initialised from ``seed``.
+
+    Raises:
+        InputError: the folder holds no CNN of ``alphabet``, or its weights do not fit its config.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        config = CnnConfig.from_pretrained(str(folder))
+        saved = load_file(str(folder / "model.safetensors"))
+    except (OSError, ValueError, SafetensorError) as error:
+        reason = " ".join(str(error).split())[:200]
+        raise InputError(
+            f"--init-from {folder}: not a readable genomeflow CNN ({reason})"
+        ) from error
+    alphabet = Alphabet.parse(alphabet)
+    if config.alphabet != alphabet.value:
+        raise InputError(
+            f"--init-from {folder}: a CNN of {config.alphabet} sequences, the dataset holds "
+            f"{alphabet.value}; fine-tune a CNN trained on {alphabet.value}"
+        )
+    config.num_labels = len(label_names)
+    config.id2label = dict(enumerate(label_names))
+    config.label2id = {name: i for i, name in enumerate(label_names)}
+    config.dropout, config.max_position_embeddings = dropout, max_length
+    torch.manual_seed(seed)
+    model = CnnForSequenceClassification(config)
+    kept = {name: tensor for name, tensor in saved.items() if not name.startswith("head.")}
+    missing, unexpected = model.load_state_dict(kept, strict=False)
+    missing = [name for name in missing if not name.startswith("head.")]
+    if missing or unexpected:
+        names = ", ".join((missing + unexpected)[:3])
+        raise InputError(
+            f"--init-from {folder}: its weights do not fit its config ({names}); give an intact "
+            "folder written by `genomeflow train --architecture cnn`"
+        )
+    return model
+
+
+transformers.AutoConfig.register(CnnConfig.model_type, CnnConfig, exist_ok=True)
+transformers.AutoModelForSequenceClassification.register(
+    CnnConfig, CnnForSequenceClassification, exist_ok=True
+)

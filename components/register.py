@@ -22,8 +22,9 @@ def register(
     experiment: str = "genomeflow",
 ) -> NamedTuple("Gate", [("promoted", bool), ("version", int)]):
     """Choose the challenger among every candidate of the run (the baselines, the CNN, the
-    transformer ``model``, and their ensemble) on VALID; register it (alias challenger); promote it to champion only if
-    it beats the champion on the same test split by more than ``min_gain``."""
+    transformer ``model``, and their ensemble) on VALID; register it (alias challenger); promote
+    it to champion only if it beats the champion on the same test split by more than
+    ``min_gain``."""
     import json
     import tempfile
     from collections import namedtuple

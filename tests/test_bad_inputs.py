@@ -349,6 +349,17 @@ CASES = [
         "train {w}/ds -o {w}/ds --preset tiny --epochs 1 --overwrite",
         "ds",
     ),
+    Case(
+        "train: --checkpoints a user folder",
+        "train {w}/ds -o {w}/m --preset tiny --epochs 1 --checkpoints {w}/notes",
+        "not genomeflow checkpoints",
+        _user_folder("notes"),
+    ),
+    Case(
+        "train: --checkpoints the dataset",
+        "train {w}/ds -o {w}/m --preset tiny --epochs 1 --checkpoints {w}/ds",
+        "ds",
+    ),
     Case("dataset: -o the tokeniser", "dataset {w}/pos.fa {w}/neg.fa -t {w}/tok -o {w}/tok", "tok"),
     Case("synthetic: -o the input", "synthetic {w}/pos.fa -o {w}/pos.fa", "pos.fa"),
     Case(

@@ -338,7 +338,8 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["kfp.run_id"].startswith("local-")
     # register chose among every candidate of the run, and the parent run shows the board
-    board = mlflow.artifacts.load_text(f"{parent.info.artifact_uri}/leaderboard.md")
+    board = Path(client.download_artifacts(parent.info.run_id, "leaderboard.md", str(tmp_path)))
+    board = board.read_text()
     assert "tfidf+logreg" in board and "cnn-tiny" in board and "distilbert-tiny" in board
     children = client.search_runs(
         [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"

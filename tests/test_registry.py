@@ -515,7 +515,8 @@ def test_the_best_candidate_on_valid_is_the_challenger(live, models, planted, tm
     assert "| 1 | count+rf#2 |" in version.description and "Decision:" in version.description
     assert version.tags["gate.candidate"] == "count+rf#2"
     run = client.get_run(decision["run_id"])
-    board = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/leaderboard.md")
+    board = Path(client.download_artifacts(run.info.run_id, "leaderboard.md", str(tmp_path)))
+    board = board.read_text()
     assert board == version.description
     assert "challenger" in out
 

@@ -971,10 +971,8 @@ class TransformerConfig(StageConfig):
             self.init_from is None or bool(str(self.init_from).strip()),
             "--init-from: give a checkpoint folder, runs:/RUN_ID/PATH or models:/NAME@ALIAS",
         )
-        _require(
-            not (self.init_from and self.architecture == "cnn"),
-            "--init-from fine-tunes a transformer checkpoint; drop --architecture cnn",
-        )
+        # --init-from with --architecture cnn: a genomeflow cnn folder; any other checkpoint is
+        # refused once it is opened (genomeflow.train.train.prepare), in one line
         _require(
             not self.trust_remote_code or bool(self.init_from),
             "--trust-remote-code applies to --init-from checkpoints only; drop it or add "

@@ -78,8 +78,9 @@ def check_outputs(
     if exists_check:
         for target in targets:
             _check_existing(target, overwrite)
-            if not target.startswith("s3://"):
-                check_writable(target)  # before any work, for every stage
+            if not target.startswith("s3://") and Path(target).parent.is_dir():
+                check_writable(target)  # before any work, for every stage (a missing folder
+                # is the stage's to create or refuse)
 
 
 def _is_path(location: str) -> bool:

@@ -40,7 +40,13 @@ from genomeflow.models.transformer import (
     learning_rate,
 )
 from genomeflow.sequence.alphabet import Alphabet
-from genomeflow.storage import atomic_directory, check_writable, file_digest, write_json
+from genomeflow.storage import (
+    atomic_directory,
+    check_outputs,
+    check_writable,
+    file_digest,
+    write_json,
+)
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
 from genomeflow.train.loop import (
     LAST,
@@ -241,6 +247,13 @@ def train_model(config: TrainConfig) -> TrainSummary:
         for name, frame in prepared.data.splits.items()
     }
     checkpoints = Path(config.checkpoints or f"{config.output}.checkpoints")
+    # The folder is removed once the model is written: it must be genomeflow's to remove.
+    check_outputs([config.dataset, config.output], [checkpoints], exists_check=False)
+    if checkpoints.exists() and any(checkpoints.iterdir()) and not (checkpoints / LAST).exists():
+        raise InputError(
+            f"{checkpoints}: holds files that are not genomeflow checkpoints, and the folder is "
+            "removed after training; choose another --checkpoints folder"
+        )
     if (checkpoints / LAST).exists() and not config.resume:
         raise InputError(
             f"{checkpoints}: checkpoints of an earlier run are there; pass --resume to continue "

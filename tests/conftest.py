@@ -19,6 +19,16 @@ SHARED = Path(os.environ.get("GENOMEFLOW_SHARED", REPO.parent / "shared"))
 ECOLI = SHARED / "data" / "ecoli_promoters"
 
 
+@pytest.fixture(scope="module")
+def class_files(tmp_path_factory) -> list[str]:
+    """One planted-motif class file and one background class file (80 x 60 bp each)."""
+    folder = tmp_path_factory.mktemp("classes")
+    return [
+        str(write_text(folder / "promoter.fa", fasta_text(planted_records(80, 60, 1, MOTIF)))),
+        str(write_text(folder / "background.fa", fasta_text(planted_records(80, 60, 2, None)))),
+    ]
+
+
 @pytest.fixture
 def tiny_fasta(tmp_path: Path) -> Path:
     """Forty 60-bp DNA records with a planted motif, CRLF line ends, gzip-compressed."""

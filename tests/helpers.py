@@ -20,6 +20,11 @@ def write_text(path: Path, text: str, gz: bool = False, crlf: bool = False) -> P
     return path
 
 
+def artifact(kind, folder: Path, name: str):
+    """A KFP artifact of ``kind`` at ``folder/name``, for calling a component's python_func."""
+    return kind(name=name, uri=str(folder / name))
+
+
 def fasta_text(records: list[tuple[str, str]]) -> str:
     return "".join(f">{name}\n{sequence}\n" for name, sequence in records)
 

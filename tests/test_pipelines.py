@@ -33,7 +33,7 @@ from genomeflow.components.synthetic import synthetic
 from genomeflow.components.tokenise import tokenise
 from genomeflow.components.train import train
 from genomeflow.pipelines.training import DEFAULT_SWEEP
-from helpers import MOTIF, fasta_text, planted_records, write_text
+from helpers import MOTIF, artifact
 
 REPO = Path(__file__).resolve().parents[1]
 # train-2 is the CNN (a second train task); sweep trials are Katib's GPU pods (test_katib)
@@ -42,19 +42,6 @@ CACHED_STEPS = {"tokenise", "dataset"}
 TINY = {"preset": "tiny", "epochs": 1}
 QUICK_SWEEP = {**DEFAULT_SWEEP, "early_terminate": None}
 QUICK_SWEEP.pop("early_terminate")
-
-
-def artifact(kind, folder: Path, name: str):
-    return kind(name=name, uri=str(folder / name))
-
-
-@pytest.fixture(scope="module")
-def class_files(tmp_path_factory) -> list[str]:
-    folder = tmp_path_factory.mktemp("classes")
-    return [
-        str(write_text(folder / "promoter.fa", fasta_text(planted_records(80, 60, 1, MOTIF)))),
-        str(write_text(folder / "background.fa", fasta_text(planted_records(80, 60, 2, None)))),
-    ]
 
 
 # --- each component's Python function on tiny data (untracked: no MLflow configured) --------

@@ -26,7 +26,7 @@ from genomeflow.components.train import train
 from genomeflow.config import SettingTypeError, TokeniseConfig, load_document, typed_value
 from genomeflow.errors import ConfigError
 from genomeflow.sequence.alphabet import Alphabet
-from helpers import MOTIF, fasta_text, make_dataset, planted_records, write_text
+from helpers import MOTIF, artifact, make_dataset, planted_records
 
 # Per command: its required settings (enough to build the config).
 REQUIRED: dict[str, dict] = {
@@ -232,19 +232,6 @@ def test_settings_file_with_whole_floats_runs(tiny_fasta, tmp_path, capsys):
 
 
 # --- KFP components: settings={"k": 4} reaches the component as {"k": 4.0} ------------------
-
-
-def artifact(kind, folder: Path, name: str):
-    return kind(name=name, uri=str(folder / name))
-
-
-@pytest.fixture(scope="module")
-def class_files(tmp_path_factory) -> list[str]:
-    folder = tmp_path_factory.mktemp("classes")
-    return [
-        str(write_text(folder / "promoter.fa", fasta_text(planted_records(80, 60, 1, MOTIF)))),
-        str(write_text(folder / "background.fa", fasta_text(planted_records(80, 60, 2, None)))),
-    ]
 
 
 @pytest.mark.slow

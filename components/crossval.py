@@ -1,7 +1,7 @@
 """KFP component of ``genomeflow crossval``."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from genomeflow.cluster import PROJECT_IMAGE
 
@@ -18,9 +18,11 @@ def crossval(
     epochs: int = 10,
     settings: dict = {},
     experiment: str = "genomeflow",
+    init_from: Input[Model] = None,
 ):
-    """Cross-validate the recipe (sweep's best hyperparameters): a fresh model per fold."""
-    from genomeflow.components.runtime import merged, run_step
+    """Cross-validate the recipe (sweep's best hyperparameters): a fresh model per fold (from
+    ``init_from``'s weights when given)."""
+    from genomeflow.components.runtime import merged, path_of, run_step
 
     step = merged(
         settings,
@@ -31,5 +33,6 @@ def crossval(
         preset=preset,
         epochs=epochs,
         params_file=f"{sweep.path}/best_params.json",
+        init_from=path_of(init_from),
     )
     run_step("crossval", step, experiment, metrics)

@@ -1,17 +1,18 @@
 """KFP component of ``genomeflow pretrain``."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Input, Metrics, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from genomeflow.cluster import PROJECT_IMAGE
 
 
 @dsl.component(base_image=PROJECT_IMAGE, install_kfp_package=False)
 def pretrain(
-    inputs: list,
     tokeniser: Input[Artifact],
     model: Output[Model],
     metrics: Output[Metrics],
+    inputs: list = [],
+    dataset: Input[Dataset] = None,
     architecture: str = "distilbert",
     preset: str = "tiny",
     steps: int = 0,
@@ -19,13 +20,16 @@ def pretrain(
     settings: dict = {},
     experiment: str = "genomeflow",
 ):
-    """Pretrain a masked language model on FASTA/FASTQ URIs (or one dataset folder's train
-    split); ``steps`` > 0 wins over ``epochs``. The model artifact is a ``train --init-from``."""
+    """Pretrain a masked language model on unlabelled FASTA/FASTQ URIs, or, when ``inputs`` is
+    empty, on the ``dataset``'s train split (never its valid or test sequences); ``steps`` > 0
+    wins over ``epochs``. The model artifact is what train, sweep and crossval ``init_from``."""
     from genomeflow.components.runtime import merged, run_step
 
+    if not inputs and dataset is None:
+        raise ValueError("pretrain: give unlabelled inputs or a dataset")
     step = merged(
         settings,
-        inputs=inputs,
+        inputs=list(inputs) or [dataset.path],
         tokeniser=tokeniser.path,
         output=model.path,
         architecture=architecture,

@@ -36,6 +36,11 @@ def merged(settings: dict[str, Any], **fixed: Any) -> dict[str, Any]:
     return {**settings, **{k: v for k, v in fixed.items() if v not in ("", None)}}
 
 
+def path_of(artifact: Any) -> str | None:
+    """An optional input artifact's local path (None when the pipeline gave none)."""
+    return None if artifact is None else artifact.path
+
+
 def log_classification(evaluation_json: str | Path, artifact: Any) -> None:
     """Give a KFP ClassificationMetrics artifact the confusion matrix and a ROC curve.
 
@@ -74,19 +79,23 @@ def run_sweep_step(
     backend: str,
     experiment: str,
     metrics: Any,
+    init_from: Any = None,
 ) -> None:
     """The sweep on this machine (Optuna) or as a Katib Experiment; ``auto`` picks Katib inside
-    a Kubernetes pod. Katib trials read the dataset from the object store and write their models
-    under ``<result>-trials``; the best params land in the result artifact either way."""
+    a Kubernetes pod. Katib trials read the dataset (and the ``init_from`` checkpoint) from the
+    object store and write their models under ``<result>-trials``; the best params land in the
+    result artifact either way."""
     from genomeflow.storage import download
 
     if backend == "auto":
         backend = "katib" if os.environ.get("KUBERNETES_SERVICE_HOST") else "local"
     if backend == "local":
         step = {**settings, "dataset": dataset.path, "output": result.path}
-        run_step("sweep", step, experiment, metrics)
+        run_step("sweep", merged(step, init_from=path_of(init_from)), experiment, metrics)
         return
     trials = object_store_uri(result.uri) + "-trials"
     step = {**settings, "dataset": object_store_uri(dataset.uri), "output": trials}
+    if init_from is not None:
+        step["init_from"] = object_store_uri(init_from.uri)
     run_step("sweep", {**step, "backend": "katib"}, experiment, metrics)
     download(f"{trials}/best_params.json", Path(result.path) / "best_params.json")

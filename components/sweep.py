@@ -1,7 +1,7 @@
 """KFP component of ``genomeflow sweep``."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
 from genomeflow.cluster import PROJECT_IMAGE
 
@@ -18,9 +18,11 @@ def sweep(
     backend: str = "auto",
     settings: dict = {},
     experiment: str = "genomeflow",
+    init_from: Input[Model] = None,
 ):
     """Tune transformer hyperparameters on the valid split (wandb-style spec as a mapping):
-    Optuna here, a Katib Experiment on a cluster (backend auto, local or katib)."""
+    Optuna here, a Katib Experiment on a cluster (backend auto, local or katib); every trial
+    starts from ``init_from``'s weights when given."""
     import json
     import tempfile
 
@@ -29,4 +31,4 @@ def sweep(
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(spec, handle)
     step = merged(settings, spec=handle.name, trials=trials, preset=preset, epochs=epochs)
-    run_sweep_step(step, dataset, result, backend, experiment, metrics)
+    run_sweep_step(step, dataset, result, backend, experiment, metrics, init_from)

@@ -17,10 +17,11 @@ def train(
     epochs: int = 10,
     settings: dict = {},
     experiment: str = "genomeflow",
+    init_from: Input[Model] = None,
 ):
-    """Train a transformer or CNN (with the sweep's best hyperparameters when a sweep is given);
-    the test split is evaluated once."""
-    from genomeflow.components.runtime import merged, run_step
+    """Train a transformer or CNN (with the sweep's best hyperparameters when a sweep is given,
+    from a pretrained checkpoint when ``init_from`` is); the test split is evaluated once."""
+    from genomeflow.components.runtime import merged, path_of, run_step
 
     step = merged(
         settings,
@@ -30,5 +31,6 @@ def train(
         preset=preset,
         epochs=epochs,
         params_file=f"{sweep.path}/best_params.json" if sweep is not None else "",
+        init_from=path_of(init_from),
     )
     run_step("train", step, experiment, metrics)

@@ -21,7 +21,7 @@ from genomeflow.errors import ConfigError, GenomeflowError, InputError
 from genomeflow.pipelines import scoring, training
 from genomeflow.sweep.spec import SweepSpec
 
-PIPELINES: dict[str, Callable[[ClusterSettings], Any]] = {
+PIPELINES: dict[str, Callable[..., Any]] = {
     "training": training.build,
     "predict": scoring.build,
 }
@@ -87,8 +87,9 @@ def pipeline_function(config: PipelineConfig, retries: bool = True) -> Any:
     """The pipeline of ``config.pipeline`` built for the cluster the flags describe (without
     retries for the local runner, where a failure is not transient)."""
     settings = cluster_settings(config)
+    shape = {"pretrain": True} if config.pretrain else {}  # the training pipeline's other shape
     return PIPELINES[config.pipeline](
-        settings if retries else dataclasses.replace(settings, retries=0)
+        settings if retries else dataclasses.replace(settings, retries=0), **shape
     )
 
 
@@ -113,7 +114,9 @@ def arguments(config: PipelineConfig, pipeline: Any) -> dict[str, Any]:
             f"give the {config.pipeline} pipeline its sequences: --inputs FASTA... (paths or "
             "s3:// URIs; one file per class for training), or inputs: in --params-file"
         )
-    given["inputs"] = [_absolute(str(item)) for item in given["inputs"]]
+    for name in ("inputs", "unlabelled"):  # sequence files: local paths made absolute
+        if given.get(name):
+            given[name] = [_absolute(str(item)) for item in given[name]]
     if "sweep_spec" in given:  # fail now, not after tokenising and splitting
         SweepSpec.from_mapping(given["sweep_spec"], "--param sweep_spec")
     return given
@@ -165,7 +168,7 @@ def check_inputs(values: dict[str, Any]) -> None:
     """
     from genomeflow import storage
 
-    wanted = [str(item) for item in values.get("inputs") or []]
+    wanted = [str(item) for name in ("inputs", "unlabelled") for item in values.get(name) or []]
     if values.get("label_table"):
         wanted.append(str(values["label_table"]))
     model = str(values.get("model") or "")

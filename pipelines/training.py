@@ -4,8 +4,15 @@ tokenise -> dataset -> baselines (in parallel), a CNN, and sweep -> train (a tra
 evaluate, crossval, interpret, compare -> register: the best of every candidate on valid (their
 ensemble included) against the champion, inside one MLflow parent run that the exit task closes
 whatever happens.
+
+Compiled with ``pretrain``, a pretrain step (a masked language model on the ``unlabelled``
+sequences, or on the dataset's train split when none are given) comes before the sweep, and the
+sweep's trials, the transformer and crossval's folds all start from its weights. That is a
+compile-time shape rather than a ``dsl.If``: a conditional step's output can only reach later
+steps through ``dsl.OneOf``, which the KFP local runner (2.17) cannot resolve.
 """
 
+import inspect
 from typing import Any
 
 from kfp import dsl
@@ -17,6 +24,7 @@ from genomeflow.components.crossval import crossval
 from genomeflow.components.dataset import dataset
 from genomeflow.components.evaluate import evaluate
 from genomeflow.components.interpret import interpret
+from genomeflow.components.pretrain import pretrain as pretrain_step
 from genomeflow.components.register import register
 from genomeflow.components.sweep import sweep
 from genomeflow.components.tokenise import tokenise
@@ -25,6 +33,7 @@ from genomeflow.pipelines.k8s import configure
 from genomeflow.pipelines.tracking import mlflow_parent_run
 
 NAME = "genomeflow-train"
+PRETRAIN_PARAMETERS = ("unlabelled", "pretrain_steps")  # only in the pretraining shape
 # A transformer sweep in the wandb format users bring (../shared/reference/sweeps/ style);
 # epochs come from the pipeline's `epochs`, hyperband stops poor trials early.
 DEFAULT_SWEEP: dict[str, Any] = {
@@ -44,11 +53,11 @@ DEFAULT_BASELINES = [
 ]
 
 
-def build(cluster: ClusterSettings | None = None) -> Any:
-    """The training pipeline, with ``cluster``'s Kubernetes settings on its tasks."""
+def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any:
+    """The training pipeline, with ``cluster``'s Kubernetes settings on its tasks (and a
+    pretrain step when ``pretrain``)."""
     cluster = cluster or ClusterSettings()
 
-    @dsl.pipeline(name=NAME, description=__doc__.splitlines()[0])
     def training(
         inputs: list = [],
         label_table: str = "",
@@ -71,6 +80,8 @@ def build(cluster: ClusterSettings | None = None) -> Any:
         interpret_limit: int = 200,
         gate_metric: str = "f1_macro",
         min_gain: float = 0.0,
+        unlabelled: list = [],
+        pretrain_steps: int = 2000,
     ):
         with mlflow_parent_run(NAME, experiment, cluster) as opened:
             tokens = configure(
@@ -94,6 +105,22 @@ def build(cluster: ClusterSettings | None = None) -> Any:
                 cache=True,
             )
             split = data.outputs["dataset"]
+            start: dict[str, Any] = {}
+            if pretrain:
+                start["init_from"] = configure(
+                    pretrain_step(
+                        inputs=unlabelled,
+                        dataset=split,
+                        tokeniser=tokens.outputs["tokeniser"],
+                        architecture=architecture,
+                        preset=preset,
+                        steps=pretrain_steps,
+                        experiment=experiment,
+                    ),
+                    cluster,
+                    gpu=True,
+                    network=False,
+                ).outputs["model"]
             with dsl.ParallelFor(baselines) as recipe:
                 classic = configure(
                     baseline(
@@ -110,6 +137,7 @@ def build(cluster: ClusterSettings | None = None) -> Any:
                 "epochs": epochs,
                 "settings": train_settings,
                 "experiment": experiment,
+                **start,
             }
             tuned = configure(
                 sweep(
@@ -121,6 +149,7 @@ def build(cluster: ClusterSettings | None = None) -> Any:
                     backend=sweep_backend,
                     settings=train_settings,
                     experiment=experiment,
+                    **start,
                 ),
                 cluster,
                 network=False,
@@ -177,4 +206,9 @@ def build(cluster: ClusterSettings | None = None) -> Any:
                 cluster,
             ).after(*checks, classic)  # the gate comes last: every score is in by then
 
-    return training
+    if not pretrain:  # the plain shape does not show parameters it would not use
+        signature = inspect.signature(training)
+        kept = [p for p in signature.parameters.values() if p.name not in PRETRAIN_PARAMETERS]
+        training.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+    name = f"{NAME}-pretrained" if pretrain else NAME
+    return dsl.pipeline(name=name, description=__doc__.splitlines()[0])(training)

@@ -622,6 +622,18 @@ def test_cli_katib_setting_errors_are_one_line(tmp_path, capsys, extra, message)
     assert code == 2 and message in err and err.count("\n") == 1
 
 
+def test_katib_trials_init_from_only_what_a_pod_can_read(tmp_path, capsys):
+    flags = ["sweep", "s3://b/data", "-o", "s3://b/out", "--spec", DNA, "--backend", "katib"]
+    assert cli([*flags, "--tracking-uri", "none", "--init-from", tmp_path / "pretrained"]) == 2
+    _, err = capsys.readouterr()
+    assert "trial pods cannot read this machine's files" in err and err.count("\n") == 1
+    config = SweepConfig(
+        dataset="s3://b/data", output="s3://b/out", spec=DNA, backend="katib",
+        init_from="s3://b/pretrain/model",
+    )  # fmt: skip
+    assert katib.trial_flags(config)["init_from"] == "s3://b/pretrain/model"  # every trial
+
+
 def test_local_backend_keeps_its_defaults():
     config = SweepConfig(dataset="data", output="out", spec=str(DNA))
     assert (config.backend, config.parallel, config.dry_run) == ("local", 1, False)

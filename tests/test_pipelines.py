@@ -195,6 +195,26 @@ def test_compile_flags_choose_gpu_pool_and_image(tmp_path):
     assert {c["image"] for c in containers.values()} == {"registry.example/genomeflow:test"}
 
 
+def test_pretrain_shape_starts_sweep_train_and_crossval_from_the_pretrained_weights(tmp_path):
+    plain = compiled(tmp_path / "plain")
+    assert "pretrain" not in executors(plain)
+    assert not {"unlabelled", "pretrain_steps"} & set(
+        plain["root"]["inputDefinitions"]["parameters"]
+    )
+    spec = compiled(tmp_path / "pretrain", "--pretrain")
+    assert {"unlabelled", "pretrain_steps"} <= set(spec["root"]["inputDefinitions"]["parameters"])
+    assert executors(spec)["pretrain"]["resources"]["accelerator"]["resourceCount"] == "1"
+    tasks = next(
+        body["dag"]["tasks"]
+        for body in spec["components"].values()
+        if "pretrain" in body.get("dag", {}).get("tasks", {})
+    )  # the tasks inside the MLflow parent run's exit-handler group
+    for name in ("sweep", "train", "crossval"):
+        source = tasks[name]["inputs"]["artifacts"]["init_from"]["taskOutputArtifact"]
+        assert source == {"outputArtifactKey": "model", "producerTask": "pretrain"}, name
+    assert "init_from" not in tasks["train-2"]["inputs"]["artifacts"]  # the CNN starts fresh
+
+
 def test_compiled_pipeline_references_secrets_and_never_inlines_them(tmp_path, monkeypatch):
     planted_secret = "s3cr3t-value-that-must-not-leak"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", planted_secret)
@@ -259,6 +279,11 @@ def test_every_pipeline_parameter_is_typed_with_a_default(tmp_path):
         ),
         (["pipeline", "run", "--local", "--param", "preset"], "is not name=value"),
         (["pipeline", "submit"], "--host URL"),
+        (["pipeline", "compile", "--pipeline", "predict", "--pretrain"], "--pretrain applies"),
+        (
+            ["pipeline", "run", "--local", "--inputs", "a.fa", "--param", "unlabelled=[u.fa]"],
+            "has no parameter 'unlabelled'",
+        ),
         (
             ["pipeline", "run", "--local", "--inputs", "a.fa", "--param", "sweep_spec={method: x}"],
             "choose random, grid or bayes",
@@ -301,11 +326,13 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
         "cnn_epochs": 2,
         "folds": 2,
         "interpret_limit": 8,
+        "unlabelled": inputs[:1],  # the pretraining shape: its labels are not read
+        "pretrain_steps": 3,
     }
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     done = subprocess.run(
-        [sys.executable, "-m", "genomeflow", "pipeline", "run", "--local", "-o",
+        [sys.executable, "-m", "genomeflow", "pipeline", "run", "--local", "--pretrain", "-o",
          str(tmp_path / "root"), "--params-file", str(params_file), "--inputs", *inputs],
         capture_output=True, text=True, env=os.environ.copy(), timeout=900,
     )  # fmt: skip
@@ -332,8 +359,12 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
         [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
     )
     names = {run.info.run_name for run in children}
-    assert names >= {"tokenise", "dataset", "baseline", "sweep", "train", "evaluate",
-                     "crossval", "interpret", "compare", "register"}  # fmt: skip
+    assert names >= {"tokenise", "dataset", "pretrain", "baseline", "sweep", "train",
+                     "evaluate", "crossval", "interpret", "compare", "register"}  # fmt: skip
+    # the sweep, the transformer and crossval started from the pretrain step's weights
+    started = [r for r in children if r.info.run_name in ("sweep", "train", "crossval")]
+    from_pretrain = [r for r in started if "/pretrain/model" in r.data.params.get("init_from", "")]
+    assert {r.info.run_name for r in from_pretrain} == {"sweep", "train", "crossval"}
     store = boto3.client("s3", **s3.settings())
     for run in children:
         assert run.data.tags["kfp.run_id"] == parent.data.tags["kfp.run_id"]
@@ -482,12 +513,18 @@ def test_workflows_call_the_pipeline_command_with_flags_it_has():
     assert "--wait" in submit and "--version" in submit and "GITHUB_SHA" in submit
 
 
-@pytest.mark.parametrize("pipeline", ["train", "predict"])
-def test_docs_examples_are_a_fresh_compile(pipeline, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("pipeline", "flags"),
+    [
+        ("train", ["--pipeline", "training"]),
+        ("train-pretrained", ["--pipeline", "training", "--pretrain"]),
+        ("predict", ["--pipeline", "predict"]),
+    ],
+)
+def test_docs_examples_are_a_fresh_compile(pipeline, flags, tmp_path, monkeypatch):
     monkeypatch.delenv("GENOMEFLOW_IMAGE", raising=False)
     path = tmp_path / "fresh.yaml"
-    name = "training" if pipeline == "train" else "predict"
-    assert cli.main(["pipeline", "compile", "--pipeline", name, "-o", str(path)]) == 0
+    assert cli.main(["pipeline", "compile", *flags, "-o", str(path)]) == 0
     stored = REPO / "docs/examples/pipelines" / f"genomeflow-{pipeline}.yaml"
     # compared as documents: KFP's header comment prints mappings in no fixed order
     fresh = list(yaml.safe_load_all(path.read_text()))

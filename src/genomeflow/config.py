@@ -705,6 +705,13 @@ class PipelineConfig(StageConfig):
         shown="genomeflow-<pipeline>.yaml; out/pipeline",
         short="-o",
     )
+    pretrain: bool = option(
+        False,
+        help="the training pipeline with a pretrain step: a masked language model on the "
+        "`unlabelled` parameter's FASTA/FASTQ (or the train split when it is empty) whose "
+        "weights the sweep, the transformer and crossval start from; adds the parameters "
+        "unlabelled and pretrain_steps",
+    )
     local: bool = option(False, help="run on the KFP local runner (the only way `run` runs)")
     host: str | None = option(
         None, help="submit: Kubeflow Pipelines API endpoint", shown="$KFP_HOST"
@@ -741,6 +748,10 @@ class PipelineConfig(StageConfig):
             "cluster use `genomeflow pipeline submit --host URL`",
         )
         _require(self.gpus >= 0, f"--gpus must be 0 or more, got {self.gpus}")
+        _require(
+            not self.pretrain or self.pipeline == "training",
+            "--pretrain applies to the training pipeline; drop it or add --pipeline training",
+        )
         _require(self.timeout > 0, f"--timeout must be positive, got {self.timeout}")
         parse_assignments(self.param, "--param")  # a malformed item fails here, not mid-run
 
@@ -951,10 +962,10 @@ class TransformerConfig(StageConfig):
     init_from: str | None = option(
         None,
         help="fine-tune a pretrained checkpoint: a `genomeflow pretrain` folder, a local "
-        "Hugging Face masked-LM folder (BERT, DistilBERT, ModernBERT...), runs:/RUN_ID/PATH or "
-        "models:/NAME@ALIAS; its encoder weights, architecture and size are used with a fresh "
-        "classification head (build the dataset with -t CHECKPOINT); --architecture cnn: a "
-        "genomeflow cnn model folder (its convolutions, a fresh head)",
+        "Hugging Face masked-LM folder (BERT, DistilBERT, ModernBERT...), an s3:// folder, "
+        "runs:/RUN_ID/PATH or models:/NAME@ALIAS; its encoder weights, architecture and size "
+        "are used with a fresh classification head (build the dataset with -t CHECKPOINT); "
+        "--architecture cnn: a genomeflow cnn model folder (its convolutions, a fresh head)",
         shown="none: a randomly initialised model",
         role="input",
     )
@@ -1143,6 +1154,9 @@ class CrossvalConfig(TransformerConfig):
         _require(self.folds >= 2, f"--folds must be at least 2, got {self.folds}")
 
 
+REMOTE_CHECKPOINTS = ("s3://", "runs:/", "models:/")  # --init-from a trial pod can read
+
+
 @dataclass
 class SweepConfig(TransformerConfig):
     """Settings of ``genomeflow sweep``: tune a transformer on the valid split."""
@@ -1200,6 +1214,11 @@ class SweepConfig(TransformerConfig):
                     "dataset from and write their models to the object store; give s3:// URIs, "
                     "or add --dry-run to only print the Experiment",
                 )
+            _require(
+                not self.init_from or str(self.init_from).startswith(REMOTE_CHECKPOINTS),
+                f"--backend katib: --init-from {self.init_from} must be an s3:// folder, "
+                "runs:/ or models:/ URI: trial pods cannot read this machine's files",
+            )
         if self.parallel is None and self.backend == "local":
             self.parallel = 1  # Katib's default depends on the algorithm: the compiler sets it
 

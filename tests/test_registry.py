@@ -19,11 +19,11 @@ import pytest
 from genomeflow.cli import main
 from genomeflow.config import BaselineConfig, RegisterConfig
 from genomeflow.errors import ConfigError, InputError
-from genomeflow.models.baseline import train_baseline
 from genomeflow.models.candidates import score as score_on
 from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.services.process import free_port
 from genomeflow.tracking.registry import _gate, parse_model_uri
+from genomeflow.train.baseline import train_baseline
 from helpers import MOTIF, fasta_text, planted_records, write_text
 
 pytestmark = pytest.mark.slow
@@ -499,7 +499,7 @@ def test_the_best_candidate_on_valid_is_the_challenger(live, models, planted, tm
 
     from genomeflow.data import load_dataset
     from genomeflow.models.candidates import add_ensemble, rank
-    from genomeflow.predict import load_classifier
+    from genomeflow.models.loading import load_classifier
 
     name, report = "t-candidates", tmp_path / "gate.json"
     argv = ["register", models["bad"], models["good"], "-n", name, "--dataset", planted]

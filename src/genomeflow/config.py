@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from genomeflow.errors import ConfigError
+from genomeflow.metric_names import canonical_metric, metric_choice
 from genomeflow.sequence.alphabet import Alphabet
 
 C = TypeVar("C", bound="StageConfig")
@@ -1007,8 +1008,6 @@ class TransformerConfig(StageConfig):
         for name in ("warmup_ratio", "dropout"):
             value = getattr(self, name)
             _require(0 <= value < 1, f"--{name.replace('_', '-')} must be in [0, 1), got {value}")
-        from genomeflow.evaluate import canonical_metric
-
         self.metric = canonical_metric(self.metric)
         parse_assignments(self.params, "--params")  # fail early on a malformed item
 
@@ -1318,8 +1317,6 @@ class RegisterConfig(StageConfig):
     )
 
     def __post_init__(self) -> None:
-        from genomeflow.evaluate.metrics import canonical_metric
-
         _require(bool(self.models), "give the model folder(s) to register")
         _require(
             self.ensemble_top >= 0, f"--ensemble-top must be 0 or more, got {self.ensemble_top}"
@@ -1481,8 +1478,6 @@ class SummariseConfig(StageConfig):
     )
 
     def __post_init__(self) -> None:
-        from genomeflow.compare.summarise import metric_choice
-
         _require(
             bool(self.folders) or bool(self.from_experiment),
             "give result folders and/or --from-experiment NAME to summarise",

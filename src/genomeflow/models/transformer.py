@@ -51,6 +51,7 @@ DEFAULT_CONTEXT = {
 # planted motif in a few epochs where 5e-4 had not).
 DEFAULT_LEARNING_RATE = 5e-4
 LEARNING_RATES = {CNN: 1e-2}
+MANIFEST = "transformer.json"  # what `genomeflow train` writes beside the weights
 WEIGHTS = "model.safetensors"  # what save_pretrained writes
 # Longformer computes its own windowed attention; SDPA kernels do not apply to it.
 EAGER_ONLY = {"longformer"}

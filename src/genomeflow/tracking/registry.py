@@ -1,7 +1,8 @@
 """The MLflow model registry: genomeflow models as pyfunc models, versions, aliases and a gate.
 
 :func:`register_model` logs a genomeflow model folder (baseline or transformer: anything
-:func:`genomeflow.predict.load_classifier` loads) as an MLflow pyfunc model in the active run,
+:func:`genomeflow.models.loading.load_classifier` loads) as an MLflow pyfunc model in the active
+run,
 registers it as a new version of a registered model, points the alias ``challenger`` at it and
 runs the gate: the challenger becomes ``champion`` when there is no champion yet, or when it
 beats the champion on the test split of a dataset by MORE than ``min_gain`` (``gain >
@@ -169,11 +170,11 @@ class SequenceClassifierModel(mlflow.pyfunc.PythonModel):
     """A genomeflow classifier behind MLflow's pyfunc interface.
 
     The genomeflow model folder is the pyfunc artifact ``model``; any folder that
-    :func:`genomeflow.predict.load_classifier` loads works (the classifier handles case).
+    :func:`genomeflow.models.loading.load_classifier` loads works (the classifier handles case).
     """
 
     def load_context(self, context: Any) -> None:
-        from genomeflow.predict import load_classifier
+        from genomeflow.models.loading import load_classifier
 
         self.classifier = load_classifier(context.artifacts[MODEL_ARTIFACT])
 
@@ -255,7 +256,7 @@ def log_pyfunc(
     from mlflow.models import infer_signature
 
     import genomeflow
-    from genomeflow.predict import load_classifier
+    from genomeflow.models.loading import load_classifier
 
     handle = mlflow.active_run()
     if not run.active or handle is None or handle.info.run_id != run.run_id:
@@ -321,6 +322,11 @@ class RegisterSummary:
         """The aliases of the new version after the gate."""
         return [CHALLENGER, CHAMPION] if self.promoted else [CHALLENGER]
 
+    def metrics(self) -> dict[str, float]:
+        """Nothing more: :func:`register_model` records the version and the gate's scores on
+        its run itself."""
+        return {}
+
 
 def _gate(
     challenger_score: float | None,
@@ -335,7 +341,7 @@ def _gate(
     The champion is scored on the same ``test`` rows; it is replaced when the challenger's gain
     (its score minus the champion's, negated for lower-is-better metrics) is above ``min_gain``.
     """
-    from genomeflow.evaluate import HIGHER_IS_BETTER
+    from genomeflow.metric_names import HIGHER_IS_BETTER
 
     if champion is None:
         return True, "no champion yet", None
@@ -425,9 +431,8 @@ def register_model(config: RegisterConfig) -> RegisterSummary:
         InputError: a model or the dataset folder is not usable, or their classes differ.
     """
     from genomeflow.data import load_dataset
-    from genomeflow.evaluate.stage import split_rows
     from genomeflow.models.candidates import add_ensemble, leaderboard, rank, score
-    from genomeflow.predict import load_classifier
+    from genomeflow.models.loading import load_classifier
 
     # Inputs first: a bad model or dataset is reported before MLflow is needed.
     dataset = load_dataset(config.dataset)
@@ -437,8 +442,8 @@ def register_model(config: RegisterConfig) -> RegisterSummary:
             f"{config.dataset}: its classes {dataset.label_names} differ from the model's "
             f"{list(entries[0][1].label_names)}; use a dataset with the model's classes, in order"
         )
-    valid = split_rows(dataset, config.dataset, "valid")
-    test = split_rows(dataset, config.dataset, "test")
+    valid = dataset.rows("valid", config.dataset)
+    test = dataset.rows("test", config.dataset)
     run = active_run()
     if not run.active:
         raise TrackingError(
@@ -766,8 +771,8 @@ def download_registered(uri: str, destination: str | Path | None = None) -> Path
     from mlflow import MlflowClient
     from mlflow.models import Model
 
-    from genomeflow.services.state import genomeflow_home
     from genomeflow.storage import atomic_directory
+    from genomeflow.storage.home import genomeflow_home
 
     name, alias, version = parse_model_uri(uri)
     server = _registry_uri()
@@ -799,3 +804,11 @@ def download_registered(uri: str, destination: str | Path | None = None) -> Path
             " artifact); register genomeflow models with `genomeflow register`"
         )
     return destination / artifact["path"]
+
+
+def resolve_model(location: str | Path) -> Path:
+    """The local model folder of ``location``: the folder itself, or a registered version
+    (``models:/NAME@ALIAS``, ``models:/NAME/VERSION``) downloaded once from the MLflow registry."""
+    if str(location).startswith("models:/"):
+        return download_registered(str(location))
+    return Path(location)

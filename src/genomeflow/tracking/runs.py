@@ -68,7 +68,7 @@ def resolve_tracking_uri(uri: str | None = None, home: str | None = None) -> str
     """
     chosen = uri if uri is not None else os.environ.get("MLFLOW_TRACKING_URI")
     if chosen is None:
-        from genomeflow.services.state import read_state
+        from genomeflow.storage.home import read_state
 
         chosen = read_state(home).get("mlflow", {}).get("uri")
     return None if chosen is None or chosen.strip().lower() in NO_TRACKING else chosen

@@ -54,8 +54,8 @@ def model(planted, tmp_path_factory) -> Path:
 
 def test_cnn_defaults_and_shared_constants():
     assert DEFAULT_CONTEXT["cnn"] == cnn.DEFAULT_CONTEXT
-    assert learning_rate("cnn", None) == 1e-2 and learning_rate("bert", None) == 5e-4
-    assert learning_rate("cnn", 3e-3) == 3e-3
+    assert learning_rate("cnn", None) == 3e-3 and learning_rate("bert", None) == 5e-4
+    assert learning_rate("cnn", 1e-2) == 1e-2
     model_type = cnn.CnnConfig.model_type
     assert model_type == checkpoint_module.CNN_MODEL_TYPE == weights.CNN_MODEL_TYPE
     assert attention_kernel("cnn", "auto") is None  # transformers refuses sdpa for it
@@ -86,7 +86,7 @@ def test_cli_trains_a_cnn_that_finds_the_planted_motif(model):
     assert manifest["config"]["learning_rate"] is None  # not given: the cnn's default used
     params = manifest["params"]
     assert (params["learning_rate"], params["max_length"], params["window_stride"]) == (
-        0.01,
+        0.003,
         1024,
         512,
     )
@@ -186,7 +186,7 @@ def test_crossval_and_sweeps_run_the_cnn(planted, tmp_path, capsys, monkeypatch)
     assert main(["crossval", planted, "-o", str(folder), "--folds", "2", *short]) == 0
     assert json.loads((folder / "metrics.json").read_text())["cv_accuracy_mean"] > 0.5
     params = json.loads((folder / "crossval.json").read_text())["params"]
-    assert (params["architecture"], params["learning_rate"]) == ("cnn", 0.01)
+    assert (params["architecture"], params["learning_rate"]) == ("cnn", 0.003)
 
     spec = write_text(
         tmp_path / "sweep.yaml",
@@ -257,7 +257,7 @@ def test_init_from_a_cnn_folder_and_clear_errors_otherwise(model, planted, tmp_p
     manifest = json.loads((output / "transformer.json").read_text())
     assert manifest["model"]["checkpoint"] == str(model)
     assert (manifest["model"]["architecture"], manifest["model"]["preset"]) == ("cnn", "tiny")
-    assert manifest["params"]["learning_rate"] == 0.01
+    assert manifest["params"]["learning_rate"] == 0.003
 
     import transformers
 

@@ -403,3 +403,59 @@ def describe_fasta(path: Path) -> tuple[int, int]:
             else:
                 residues += len(line.strip())
     return records, residues
+
+
+# --- the motif set's ceiling: a classifier that knows the planted matrices ---------------------
+
+PSEUDOCOUNT = 0.01  # added to each PWM probability before the log: JASPAR columns hold zeros
+
+
+def motif_oracle(work: Path, dataset: Path) -> dict[str, float]:
+    """TEST scores of an oracle that knows which JASPAR matrices were planted: per sequence, the
+    best log-odds site score of each matrix (both strands, against the train split's base
+    composition), then multinomial logistic regression on those scores fitted on train. No
+    model of the sequences can know more than the planted matrices, so this approximates the
+    set's ceiling (sites sampled from a matrix also occur by chance in background DNA)."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from genomeflow.data import load_dataset
+    from genomeflow.evaluate import evaluate_predictions
+
+    data = load_dataset(dataset)
+    train, test = data.splits["train"], data.splits["test"]
+    composition = np.array([sum(s.count(b) for s in train["sequence"]) for b in "ACGT"], float)
+    background = composition / composition.sum()
+    lookup = np.full(256, 4, dtype=np.int64)  # other letters: a column scoring 0
+    for index, base in enumerate("ACGT"):
+        lookup[ord(base)] = lookup[ord(base.lower())] = index
+    matrices = []
+    for _, probabilities in _motif_columns(work).values():
+        odds = np.log((np.array(probabilities) + PSEUDOCOUNT) / (1 + 4 * PSEUDOCOUNT) / background)
+        forward = np.hstack([odds, np.zeros((len(odds), 1))])  # column 4: unknown letters
+        reverse = np.hstack([odds[::-1, ::-1], np.zeros((len(odds), 1))])  # reverse complement
+        matrices.append((forward, reverse))
+
+    def features(sequences) -> np.ndarray:
+        rows = []
+        for sequence in sequences:
+            codes = lookup[np.frombuffer(sequence.encode(), dtype=np.uint8)]
+            row = []
+            for forward, reverse in matrices:
+                width = len(forward)
+                windows = np.lib.stride_tricks.sliding_window_view(codes, width)
+                positions = np.arange(width)
+                best = max(
+                    forward[positions, windows].sum(axis=1).max(),
+                    reverse[positions, windows].sum(axis=1).max(),
+                )
+                row.append(best)
+            rows.append(row)
+        return np.array(rows)
+
+    model = LogisticRegression(max_iter=1000).fit(features(train["sequence"]), train["label"])
+    probabilities = model.predict_proba(features(test["sequence"]))
+    metrics = evaluate_predictions(test["label"].to_numpy(), probabilities, data.label_names)
+    return {
+        name: float(metrics.metrics[name]) for name in ("accuracy", "f1_macro", "mcc", "roc_auc")
+    }

@@ -189,7 +189,7 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
                     gpu=True,
                 ),
                 configure(
-                    compare(model=model, registered_name=model_name, experiment=experiment),
+                    compare(model=model, name=model_name, experiment=experiment),
                     cluster,
                 ),
             ]

@@ -86,3 +86,20 @@ def test_every_component_default_equals_its_config_default():
             assert parameter.default == default, (module.name, name, parameter.default, default)
             checked += 1
     assert checked >= 20  # the test looked at the components' settings
+
+
+# Modules allowed past the ~400-line aim, and why (docs/architecture.md names them too).
+LONG_MODULES = {
+    "tracking/runs.py": "the one module that opens MLflow runs; its parts share one error wrapping",
+}
+LINE_AIM = 430  # "about 400": a docstring or a few more lines are not a reason to split
+
+
+def test_no_module_is_over_about_400_lines():
+    source = REPO / "src" / "genomeflow"
+    long = {
+        str(path.relative_to(source)): count
+        for path in source.rglob("*.py")
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > LINE_AIM
+    }
+    assert set(long) <= set(LONG_MODULES), long

@@ -43,13 +43,12 @@ from typing import Any
 
 from genomeflow.compare.layers import (
     default_name,
-    first_line,
     import_weightwatcher,
     load_transformer,
     quiet_weightwatcher,
     weightwatcher_view,
 )
-from genomeflow.errors import InputError
+from genomeflow.errors import InputError, first_line
 from genomeflow.report.tables import number
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from genomeflow.errors import InputError
+from genomeflow.errors import InputError, first_line
 from genomeflow.storage import read_manifest
 
 log = logging.getLogger(__name__)
@@ -126,12 +126,6 @@ def load_transformer(location: str | Path) -> tuple[Any, dict[str, Any]]:
             "give an intact folder written by `genomeflow train`"
         ) from error
     return model.to("cpu").eval(), manifest
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message (at most 300 characters), else its type's name."""
-    text = str(error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:300]
 
 
 class Collect(logging.Handler):

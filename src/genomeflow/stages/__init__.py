@@ -201,7 +201,7 @@ STAGES: dict[str, Stage] = {
         Stage(
             "register",
             RegisterConfig,
-            "genomeflow.tracking.registry:register_model",
+            "genomeflow.stages.register:register_model",
             "register a model in MLflow as a new version (alias challenger); promote it to "
             "champion if it beats the champion on a test split",
         ),

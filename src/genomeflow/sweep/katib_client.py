@@ -23,7 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException, list_kube_config_contexts
 from urllib3.exceptions import HTTPError
 
-from genomeflow.errors import GenomeflowError
+from genomeflow.errors import GenomeflowError, first_line
 from genomeflow.sweep.katib_compile import API_VERSION, DEFAULT_NAMESPACE
 from genomeflow.sweep.katib_parameters import assigned_value
 from genomeflow.sweep.katib_trial import CONTAINER
@@ -93,11 +93,6 @@ class KatibResult:
         return values if self.best_value is None else {"sweep_best_value": self.best_value} | values
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else type(error).__name__
-
-
 def _api_cause(error: BaseException) -> BaseException | None:
     """The Kubernetes client error behind an SDK error: the SDK raises its own
     RuntimeError/TimeoutError inside ``except``, so the cause is in ``__context__``."""
@@ -124,7 +119,7 @@ def _explain(cause: BaseException, namespace: str, name: str) -> str:
     status = getattr(cause, "status", None)
     if status is None:
         return (
-            f"cannot reach the Kubernetes API ({_first_line(cause)}); check that the cluster is "
+            f"cannot reach the Kubernetes API ({first_line(cause)}); check that the cluster is "
             "up and KUBECONFIG points at it"
         )
     detail = _api_detail(cause)
@@ -156,7 +151,7 @@ def _api_errors(action: str, namespace: str, name: str) -> Iterator[None]:
         cause = _api_cause(error)
         if cause is None and not isinstance(error, (RuntimeError, TimeoutError)):
             raise  # not an API failure: a bug, keep its traceback
-        reason = _explain(cause, namespace, name) if cause is not None else _first_line(error)
+        reason = _explain(cause, namespace, name) if cause is not None else first_line(error)
         raise KatibError(
             f"could not {action} Katib Experiment {namespace}/{name}: {reason}"
         ) from error
@@ -183,7 +178,7 @@ def connect(namespace: str) -> KatibClient:
         return KatibClient(namespace=namespace)
     except (ConfigException, OSError) as error:
         raise KatibError(
-            f"no Kubernetes API access ({_first_line(error)}); point KUBECONFIG at your "
+            f"no Kubernetes API access ({first_line(error)}); point KUBECONFIG at your "
             "cluster's kubeconfig or run inside the cluster, or add --dry-run to print the "
             "Experiment without creating it"
         ) from error

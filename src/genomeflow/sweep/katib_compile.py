@@ -55,8 +55,7 @@ from genomeflow.sweep.hyperparameters import usable_names
 from genomeflow.sweep.katib_metrics import METRICS_FILTER, PRINTED_METRICS, katib_metric
 from genomeflow.sweep.katib_parameters import parameter_spec
 from genomeflow.sweep.katib_trial import trial_template
-from genomeflow.sweep.local import trial_count
-from genomeflow.sweep.spec import NORMAL_KINDS, Hyperband, Parameter, SweepSpec
+from genomeflow.sweep.spec import NORMAL_KINDS, Hyperband, Parameter, SweepSpec, trial_count
 
 logger = logging.getLogger(__name__)
 

@@ -4,14 +4,14 @@ VENV ?= .venv
 DATA ?= examples/data/ecoli_promoters
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Debian packages of the local S3 object store (Ceph radosgw; see ../shared/notes/services.md)
+# Debian packages of the local S3 object store (Ceph radosgw: genomeflow.services.objectstore)
 # and MMseqs2, which clusters similar sequences for `genomeflow dataset --group-by similarity`.
 SERVICE_PACKAGES := ceph-mon ceph-osd radosgw mmseqs2
 LINTED := src components pipelines tests benchmarks
 KATIB_SDK := kubeflow-katib==0.19.0 kubeflow-training==1.9.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup service-packages demo test lint format bench clean images push-images
+.PHONY: setup service-packages demo test compile format bench clean images push-images
 
 $(STAMP): pyproject.toml constraints.txt
 	command -v radosgw >/dev/null && command -v mmseqs >/dev/null || $(MAKE) service-packages
@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first, from the local CPU wheel, so no later dependency pulls the CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
-	# The Katib SDK pins protobuf<5 but works beside kfp's protobuf 6 (../shared/notes/services.md):
-	# its own requirements are declared in pyproject; the SDK itself goes in without them.
+	# The Katib SDK pins protobuf<5 but builds and serialises Experiments beside kfp's protobuf 6
+	# (kfp>=2.14 needs it): its own requirements are declared in pyproject; the SDK goes in
+	# without them.
 	$(PY) -m pip install --quiet --constraint constraints.txt --no-deps $(KATIB_SDK)
 	touch $(STAMP)
 
@@ -36,7 +37,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
+
+# The compiled pipelines kept for reading in docs/examples/pipelines/ (see its README). The old
+# copies go first: genomeflow never replaces a file it did not write on this machine.
+COMPILED := docs/examples/pipelines
+compile: $(STAMP)
+	rm -f $(COMPILED)/genomeflow-*.yaml
+	$(VENV)/bin/genomeflow pipeline compile -o $(COMPILED)/genomeflow-train.yaml
+	$(VENV)/bin/genomeflow pipeline compile --pretrain -o $(COMPILED)/genomeflow-train-pretrained.yaml
+	$(VENV)/bin/genomeflow pipeline compile --pipeline predict -o $(COMPILED)/genomeflow-predict.yaml
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format $(LINTED)

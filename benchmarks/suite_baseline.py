@@ -15,8 +15,8 @@ from pathlib import Path
 
 from genomeflow.config import BaselineConfig, DatasetConfig, TokeniseConfig
 from genomeflow.data import build_dataset
-from genomeflow.models.baseline import train_baseline
 from genomeflow.tokenise import train_tokeniser
+from genomeflow.train.baseline import train_baseline
 from suite_tokenise import ECOLI, Row, Timer
 
 SEEDS = (1, 2, 3, 4, 5)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from genomeflow.data import load_dataset
 from genomeflow.interpret.attributions import Attributor
-from genomeflow.predict import load_classifier
+from genomeflow.models.loading import load_classifier
 from suite_baseline import _dataset
 from suite_tokenise import Row, Timer
 

@@ -312,7 +312,7 @@ def best_of_run(dataset: Path, models: list[Path]) -> Choice:
     from genomeflow.data import load_dataset
     from genomeflow.evaluate import evaluate_predictions
     from genomeflow.models.candidates import add_ensemble, rank
-    from genomeflow.predict import load_classifier
+    from genomeflow.models.loading import load_classifier
 
     start = time.perf_counter()
     data = load_dataset(dataset)

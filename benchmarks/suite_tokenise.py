@@ -49,7 +49,7 @@ MBP = 1_000_000
 
 # The genomes are sampled from an order-5 Markov chain fitted to the E. coli promoter and
 # non-promoter sequences (548 kbp, 81 bp each): genome-like 6-mer statistics, no repeats.
-ECOLI = Path(__file__).resolve().parents[2] / "shared" / "data" / "ecoli_promoters"
+ECOLI = Path(__file__).resolve().parents[1] / "examples" / "data" / "ecoli_promoters"
 MARKOV_ORDER = 5
 LINE_WIDTH = 60  # residues per FASTA line
 

@@ -38,8 +38,8 @@ BF16_PEAK_TFLOPS = {
 
 def _windows(work: Path, count: int):
     from genomeflow.config import TokeniseConfig
+    from genomeflow.models.windows import encode_windows
     from genomeflow.tokenise import GenomeTokenizer, train_tokeniser
-    from genomeflow.train.windows import encode_windows
 
     rng = random.Random(0)
     sequences = [
@@ -88,8 +88,9 @@ def _flops_per_token(model) -> float:
 
 
 def run_ours(model, tokenizer, windows, labels, steps, batch, device) -> float:
-    from genomeflow.train.loop import Runtime, Schedule, Split, fit
-    from genomeflow.train.windows import Windows
+    from genomeflow.models.inference import Runtime
+    from genomeflow.models.windows import Windows
+    from genomeflow.train.loop import Schedule, Split, fit
 
     runtime = Runtime.resolve(device, "auto")
     count = steps * batch

@@ -12,9 +12,9 @@ def baseline(
     model: Output[Model],
     metrics: Output[Metrics],
     classification: Output[ClassificationMetrics],
-    features: str = "onehot",
+    features: str = "tfidf",
     classifier: str = "rf",
-    folds: int = 0,
+    folds: int = 5,
     settings: dict = {},
     experiment: str = "genomeflow",
 ):

@@ -12,15 +12,15 @@ def compare(
     result: Output[Artifact],
     report: Output[Markdown],
     metrics: Output[Metrics],
-    registered_name: str = "",
+    name: str = "",
     experiment: str = "genomeflow",
 ):
     """Data-free weightwatcher comparison of the new model with the registry's champion of
-    ``registered_name`` (when one exists; else the new model alone)."""
+    ``name`` (register's registered model, when one exists; else the new model alone)."""
     from genomeflow.components.runtime import copy_file, run_step
     from genomeflow.tracking.registry import champion_uri
 
-    champion = champion_uri(registered_name) if registered_name else None
+    champion = champion_uri(name) if name else None
     models, names = [model.path], ["challenger"]
     if champion:
         models, names = [*models, champion], [*names, "champion"]

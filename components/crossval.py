@@ -14,7 +14,7 @@ def crossval(
     metrics: Output[Metrics],
     folds: int = 5,
     architecture: str = "distilbert",
-    preset: str = "tiny",
+    preset: str = "small",
     epochs: int = 10,
     settings: dict = {},
     experiment: str = "genomeflow",

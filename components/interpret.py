@@ -13,7 +13,7 @@ def interpret(
     attributions: Output[Artifact],
     report: Output[HTML],
     metrics: Output[Metrics],
-    limit: int = 200,
+    limit: int = 500,
     steps: int = 50,
     settings: dict = {},
     experiment: str = "genomeflow",

@@ -14,7 +14,7 @@ def pretrain(
     inputs: list = [],
     dataset: Input[Dataset] = None,
     architecture: str = "distilbert",
-    preset: str = "tiny",
+    preset: str = "small",
     steps: int = 0,
     epochs: int = 1,
     settings: dict = {},

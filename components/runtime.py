@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from genomeflow.cli import run_command
+from genomeflow.stages import run_command
 
 
 def run_step(

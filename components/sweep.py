@@ -12,8 +12,8 @@ def sweep(
     result: Output[Artifact],
     metrics: Output[Metrics],
     spec: dict,
-    trials: int = 20,
-    preset: str = "tiny",
+    trials: int = 0,
+    preset: str = "small",
     epochs: int = 10,
     backend: str = "auto",
     settings: dict = {},
@@ -30,5 +30,7 @@ def sweep(
 
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(spec, handle)
-    step = merged(settings, spec=handle.name, trials=trials, preset=preset, epochs=epochs)
+    step = merged(
+        settings, spec=handle.name, trials=trials or None, preset=preset, epochs=epochs
+    )  # trials 0: the spec's run_cap, the grid size, else 20
     run_sweep_step(step, dataset, result, backend, experiment, metrics, init_from)

@@ -12,7 +12,7 @@ def tokenise(
     tokeniser: Output[Artifact],
     metrics: Output[Metrics],
     method: str = "unigram",
-    vocab_size: int = 4096,
+    vocab_size: int = 32000,
     settings: dict = {},
     experiment: str = "genomeflow",
 ):

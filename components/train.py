@@ -13,7 +13,7 @@ def train(
     metrics: Output[Metrics],
     sweep: Input[Artifact] = None,
     architecture: str = "distilbert",
-    preset: str = "tiny",
+    preset: str = "small",
     epochs: int = 10,
     settings: dict = {},
     experiment: str = "genomeflow",

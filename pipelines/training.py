@@ -34,7 +34,7 @@ from genomeflow.pipelines.tracking import mlflow_parent_run
 
 NAME = "genomeflow-train"
 PRETRAIN_PARAMETERS = ("unlabelled", "pretrain_steps")  # only in the pretraining shape
-# A transformer sweep in the wandb format users bring (../shared/reference/sweeps/ style);
+# A transformer sweep in the wandb format users bring (as examples/sweeps/*.yaml);
 # epochs come from the pipeline's `epochs`, hyperband stops poor trials early.
 DEFAULT_SWEEP: dict[str, Any] = {
     "name": "transformer",
@@ -127,6 +127,7 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
                         dataset=split,
                         features=recipe.features,
                         classifier=recipe.classifier,
+                        folds=0,  # candidates are chosen on valid; crossval checks the recipe
                         experiment=experiment,
                     ),
                     cluster,
@@ -188,7 +189,7 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
                     gpu=True,
                 ),
                 configure(
-                    compare(model=model, registered_name=model_name, experiment=experiment),
+                    compare(model=model, name=model_name, experiment=experiment),
                     cluster,
                 ),
             ]

@@ -1,8 +1,7 @@
-"""Shared test helpers: tiny hand-made sequence files and the shared E. coli data."""
+"""Common test helpers: tiny hand-made sequence files and the E. coli promoter example data."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -11,12 +10,11 @@ import pytest
 from genomeflow.config import ServicesConfig
 from genomeflow.services import services_down, services_up
 from genomeflow.services.process import free_port
-from genomeflow.services.state import pid_alive
+from genomeflow.storage.home import pid_alive
 from helpers import MOTIF, fasta_text, make_dataset, planted_records, write_text
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("GENOMEFLOW_SHARED", REPO.parent / "shared"))
-ECOLI = SHARED / "data" / "ecoli_promoters"
+ECOLI = REPO / "examples" / "data" / "ecoli_promoters"  # the repository's copy (see its README)
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +37,23 @@ def tiny_fasta(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def ecoli() -> Path:
-    """The shared E. coli promoter folder (CI has ../shared beside the checkout)."""
-    assert ECOLI.is_dir(), f"{ECOLI} is missing: set GENOMEFLOW_SHARED to the shared folder"
+    """The E. coli promoter folder of the repository's examples (promoter and non-promoter)."""
+    assert ECOLI.is_dir(), f"{ECOLI} is missing: it is part of the repository"
     return ECOLI
 
 
 @pytest.fixture(autouse=True)
 def isolated_services(tmp_path_factory, monkeypatch):
-    """No test reads a developer's services or credentials: its own empty genomeflow home."""
+    """No test reads a developer's services or credentials: its own empty genomeflow home.
+
+    Each test also runs in its own empty working folder: whatever falls back to the current
+    folder (MLflow's default store ``sqlite:///mlflow.db`` with ``./mlruns``, a relative output,
+    a child process) lands there, never in the checkout. Setting MLFLOW_TRACKING_URI instead
+    would turn tracking on where tests expect none to be known. Tests name repository files
+    through ``REPO``, never through the working folder.
+    """
     monkeypatch.setenv("GENOMEFLOW_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
     for variable in (
         "MLFLOW_TRACKING_URI",
         "AWS_ACCESS_KEY_ID",

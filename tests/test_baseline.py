@@ -12,8 +12,9 @@ from genomeflow.cli import main
 from genomeflow.config import BaselineConfig, PredictConfig
 from genomeflow.data import grouped_folds, load_dataset
 from genomeflow.errors import ConfigError, InputError
-from genomeflow.models.baseline import BaselineClassifier, train_baseline
+from genomeflow.models.baseline import BaselineClassifier
 from genomeflow.predict import predict_files
+from genomeflow.train.baseline import train_baseline
 from helpers import MOTIF, fasta_text, make_dataset, planted_records, write_text
 
 pytestmark = pytest.mark.slow

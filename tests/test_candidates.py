@@ -10,7 +10,7 @@ import pytest
 
 from genomeflow.errors import InputError
 from genomeflow.models.candidates import add_ensemble, leaderboard, rank
-from genomeflow.predict import load_classifier
+from genomeflow.models.loading import load_classifier
 from genomeflow.sequence.alphabet import Alphabet
 
 LABELS = ["a", "b"]
@@ -134,7 +134,7 @@ def test_a_saved_ensemble_of_real_baselines_loads_and_predicts(planted_models, t
 def planted_models(planted, tmp_path_factory):
     """Two quick real baselines on the planted dataset."""
     from genomeflow.config import BaselineConfig
-    from genomeflow.models.baseline import train_baseline
+    from genomeflow.train.baseline import train_baseline
 
     folder = tmp_path_factory.mktemp("candidates")
     made = []

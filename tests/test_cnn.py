@@ -27,9 +27,10 @@ from genomeflow.models.cnn import (
     residue_windows,
     reverse_complement_ids,
 )
+from genomeflow.models.inference import Runtime, predict_windows
+from genomeflow.models.windows import aggregate
 from genomeflow.sequence.complement import reverse_complement
-from genomeflow.train.loop import Runtime, Schedule, Split, fit, predict_windows
-from genomeflow.train.windows import aggregate
+from genomeflow.train.loop import Schedule, Split, fit
 from helpers import MOTIF, planted_records
 
 

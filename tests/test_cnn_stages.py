@@ -17,16 +17,16 @@ import yaml
 from kubernetes.config import kube_config
 
 from genomeflow.cli import main
-from genomeflow.compare import weights
+from genomeflow.compare import layers as weights
 from genomeflow.config import PretrainConfig, TrainConfig
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.models import checkpoint as checkpoint_module
 from genomeflow.models import cnn
+from genomeflow.models.classifier import TransformerClassifier
+from genomeflow.models.loading import load_classifier
 from genomeflow.models.transformer import DEFAULT_CONTEXT, attention_kernel, learning_rate
-from genomeflow.predict import load_classifier
 from genomeflow.sequence.complement import reverse_complement
 from genomeflow.train import loop
-from genomeflow.train.classifier import TransformerClassifier
 from genomeflow.train.train import train_model
 from helpers import MOTIF, fasta_text, planted_records, write_text
 

@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 
 from genomeflow.cli import main
-from genomeflow.compare.summarise import metric_choice, summarise_runs
-from genomeflow.compare.weights import LAYER_COLUMNS, MIN_EVALS, analyse_model, compare_models
-from genomeflow.config import TrainConfig
+from genomeflow.compare.analysis import LAYER_COLUMNS, MIN_EVALS, analyse_model
+from genomeflow.compare.stage import compare_models
+from genomeflow.compare.summarise import summarise_runs
+from genomeflow.config import CompareConfig, SummariseConfig, TrainConfig
 from genomeflow.errors import ConfigError, InputError
+from genomeflow.metric_names import metric_choice
 from genomeflow.storage import OUTPUT_MARKER
 from genomeflow.train.train import train_model
 
@@ -50,6 +52,13 @@ def _edited_copy(model: str, target: Path, zero) -> str:
             weights[name] = tensor.new_zeros(tensor.shape)
     save_file(weights, target / "model.safetensors", metadata={"format": "pt"})
     return str(target)
+
+
+def _from_experiment(experiment: str, metric: str, output: Path, group_by: str = "stage"):
+    """The settings of ``genomeflow summarise --from-experiment EXPERIMENT``."""
+    return SummariseConfig(
+        output=str(output), from_experiment=experiment, metric=metric, group_by=group_by
+    )
 
 
 class _Page(HTMLParser):
@@ -107,7 +116,7 @@ def test_models_with_different_weights_give_different_layer_tables(models):
 def test_compare_writes_tables_plots_and_a_self_contained_report(models, tmp_path):
     output = tmp_path / "compare"
     names = ["seed one", "seed <two>"]
-    summary = compare_models(models, str(output), names)
+    summary = compare_models(CompareConfig(models=models, output=str(output), names=names))
     expected = {
         "layers.tsv",
         "summary.tsv",
@@ -154,7 +163,7 @@ def test_a_pruned_layer_is_reported_and_the_rest_analysed(models, tmp_path):
     assert failure.name == PRUNED and "all zeros" in failure.reason
     assert PRUNED not in set(analysis.layers["name"]) and len(analysis.layers) == 14
     output = tmp_path / "report"
-    compare_models([models[0], pruned], str(output))
+    compare_models(CompareConfig(models=[models[0], pruned], output=str(output)))
     for report in ("report.md", "report.html"):
         text = (output / report).read_text()
         assert PRUNED in text and "all zeros" in text and "1 layer could not be analysed" in text
@@ -170,10 +179,12 @@ def test_unusable_models_are_one_line_input_errors_naming_them(models, tmp_path)
     shutil.copytree(models[0], broken)
     (broken / "model.safetensors").write_bytes(b"not weights")
     with pytest.raises(InputError, match="broken: the transformer weights could not be loaded"):
-        compare_models([models[0], str(broken)], str(tmp_path / "out"))
+        compare_models(CompareConfig(models=[models[0], str(broken)], output=str(tmp_path / "out")))
     assert not (tmp_path / "out").exists()
-    with pytest.raises(ConfigError, match="2 names for 1 models"):
-        compare_models([models[0]], str(tmp_path / "out"), ["a", "b"])
+    with pytest.raises(ConfigError, match=r"one name per model \(1\), got 2"):
+        compare_models(
+            CompareConfig(models=[models[0]], output=str(tmp_path / "out"), names=["a", "b"])
+        )
 
 
 @pytest.mark.parametrize(
@@ -202,7 +213,9 @@ def test_summarise_folders_and_the_experiment_they_were_tracked_in(planted, live
         assert main(["train", planted, "-o", folder, "--seed", str(seed), *tracked]) == 0
     assert main(["crossval", planted, "-o", folders[2], "--folds", "2", *tracked]) == 0
 
-    from_folders = summarise_runs(None, folders, "f1_macro", str(tmp_path / "folders"))
+    from_folders = summarise_runs(
+        SummariseConfig(output=str(tmp_path / "folders"), folders=folders)
+    )
     runs = pd.read_csv(tmp_path / "folders" / "runs.tsv", sep="\t")
     assert list(runs.columns[:8]) == [
         "group",
@@ -222,7 +235,7 @@ def test_summarise_folders_and_the_experiment_they_were_tracked_in(planted, live
     assert (tmp_path / "folders" / "f1_macro.png").read_bytes().startswith(PNG_MAGIC)
     assert from_folders.rows == 4 and from_folders.metrics() == {"rows": 4, "groups": 2}
 
-    from_mlflow = summarise_runs("exp-x", [], "roc_auc", str(tmp_path / "mlflow"))
+    from_mlflow = summarise_runs(_from_experiment("exp-x", "roc_auc", tmp_path / "mlflow"))
     runs = pd.read_csv(tmp_path / "mlflow" / "runs.tsv", sep="\t")
     assert runs["source"].str.startswith("mlflow:").all() and from_mlflow.rows == 4
     assert sorted(runs["stage"]) == ["crossval", "crossval", "train", "train"]
@@ -248,31 +261,36 @@ def test_summarise_folders_and_the_experiment_they_were_tracked_in(planted, live
     baseline = ["baseline", planted, "-o", str(tmp_path / "b"), "--model", "logreg"]
     baseline += ["--folds", "2", "--sweep", str(spec), "--experiment", "exp-x"]
     assert main(baseline) == 0
-    everything = summarise_runs("exp-x", [], "f1", str(tmp_path / "all"))
+    everything = summarise_runs(_from_experiment("exp-x", "f1", tmp_path / "all"))
     runs = pd.read_csv(tmp_path / "all" / "runs.tsv", sep="\t")
     mine = runs[runs["method"] == "tfidf+logreg"]
     assert sorted(mine["split"]) == ["cv", "cv", "test", "valid", "valid"]
     assert sorted(mine.loc[mine["split"] == "valid", "stage"]) == ["sweep-trial"] * 2
     assert list(everything.summary["group"]) == ["distilbert-tiny"] * 2 + ["tfidf+logreg"] * 3
 
-    by_seed = summarise_runs("exp-x", [], "test_auc", str(tmp_path / "seeds"), group_by="seed")
+    by_seed = summarise_runs(_from_experiment("exp-x", "test_auc", tmp_path / "seeds", "seed"))
     assert list(by_seed.summary["group"]) == ["1", "2", "42"] and by_seed.split == "test"
     with pytest.raises(InputError, match=r"no experiment 'exp-y'.*exp-x"):
-        summarise_runs("exp-y", [], "f1_macro", str(tmp_path / "none"))
+        summarise_runs(_from_experiment("exp-y", "f1_macro", tmp_path / "none"))
 
 
 def test_summarise_errors_say_what_is_there(models, tmp_path):
     output = str(tmp_path / "out")
+
+    def summarise(folders, metric, group_by="stage"):
+        config = SummariseConfig(output=output, folders=folders, metric=metric, group_by=group_by)
+        return summarise_runs(config)
+
     with pytest.raises(InputError, match=r"no cv_f1_macro in 2 folder\(s\); metrics found: "):
-        summarise_runs(None, models, "held_f1_macro", output)
+        summarise(models, "held_f1_macro")
     with pytest.raises(InputError, match="test_f1_macro"):  # ...listing what is there
-        summarise_runs(None, models, "held_f1_macro", output)
+        summarise(models, "held_f1_macro")
     with pytest.raises(InputError, match=r"no run or folder has that parameter; .*seed"):
-        summarise_runs(None, models, "f1_macro", output, group_by="tokeniser_size")
+        summarise(models, "f1_macro", group_by="tokeniser_size")
     with pytest.raises(InputError, match="not a genomeflow result folder"):
-        summarise_runs(None, [str(tmp_path)], "f1_macro", output)
-    with pytest.raises(ConfigError, match="nothing to summarise"):
-        summarise_runs(None, [], "f1_macro", output)
+        summarise([str(tmp_path)], "f1_macro")
+    with pytest.raises(ConfigError, match="give result folders and/or --from-experiment"):
+        summarise([], "f1_macro")  # nothing to summarise
     with pytest.raises(ConfigError, match="unknown metric 'bogus'"):
-        summarise_runs(None, models, "bogus", output)
+        summarise(models, "bogus")
     assert not Path(output).exists()

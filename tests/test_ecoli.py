@@ -1,4 +1,4 @@
-"""Integration: the shared E. coli promoter files (CRLF line ends, gzip) end to end."""
+"""Integration: the E. coli promoter example files (CRLF line ends, gzip) end to end."""
 
 from collections import Counter
 

@@ -12,14 +12,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from genomeflow.errors import ConfigError, InputError
-from genomeflow.evaluate import (
-    HIGHER_IS_BETTER,
-    METRIC_NAMES,
-    Evaluation,
-    canonical_metric,
-    evaluate_predictions,
-    write_evaluation,
-)
+from genomeflow.evaluate import Evaluation, evaluate_predictions, write_evaluation
+from genomeflow.metric_names import HIGHER_IS_BETTER, METRIC_NAMES, canonical_metric
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -14,7 +14,7 @@ import pytest
 
 from genomeflow.cli import main
 from genomeflow.config import BaselineConfig, TrainConfig
-from genomeflow.models.baseline import train_baseline
+from genomeflow.train.baseline import train_baseline
 from genomeflow.train.train import train_model
 from helpers import MOTIF, fasta_text, make_dataset, planted_records, write_text
 

@@ -14,7 +14,7 @@ from genomeflow.cli import main
 from genomeflow.config import InterpretConfig, TrainConfig
 from genomeflow.interpret.attributions import Attributor
 from genomeflow.interpret.stage import interpret_sequences
-from genomeflow.predict import load_classifier
+from genomeflow.models.loading import load_classifier
 from genomeflow.train.train import train_model
 from helpers import MOTIF, fasta_text, planted_records, write_text
 

@@ -1,8 +1,10 @@
-"""Sweep specs compiled to Katib v1beta1 Experiments, checked against Katib's own examples, and
-the Katib client layer run against a faked Kubernetes API on loopback (no cluster here)."""
+"""Sweep specs compiled to Katib v1beta1 Experiments, checked against the installed Katib SDK's
+models and the values Katib documents, and the Katib client layer run against a faked
+Kubernetes API on loopback (no cluster here)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -18,38 +20,77 @@ from typing import Any
 
 import pytest
 import yaml
-from kubeflow.katib import KatibClient, V1beta1FeasibleSpace
+from kubeflow.katib import KatibClient, V1beta1Experiment, V1beta1FeasibleSpace
+from kubeflow.katib import katib_api_pb2 as katib_api
+from kubeflow.katib.api_client import ApiClient as KatibApiClient
+from kubeflow.katib.constants import constants as katib_constants
+from kubeflow.katib.utils.utils import FakeResponse
 from kubernetes import client as k8s
 from kubernetes.config import kube_config
 
-from conftest import REPO, SHARED
+from conftest import REPO
 from genomeflow import cluster
 from genomeflow.cli import main
-from genomeflow.config import SweepConfig, TrainConfig
-from genomeflow.errors import ConfigError
-from genomeflow.sweep import katib
-from genomeflow.sweep.katib import (
-    KatibError,
-    KatibSettings,
-    KatibSweep,
-    compile_experiment,
-    create_and_wait,
-    experiment_dict,
-    experiment_yaml,
-    katib_metric,
-    run_experiment,
-    run_katib_sweep,
+from genomeflow.config import (
+    HYPERPARAMETERS,
+    IGNORED_REFERENCE_PARAMETERS,
+    SweepConfig,
+    TrainConfig,
 )
+from genomeflow.errors import ConfigError
+from genomeflow.sweep import katib, katib_client, katib_parameters
+from genomeflow.sweep.katib import KatibSweep, run_katib_sweep
+from genomeflow.sweep.katib_client import KatibError, run_experiment
+from genomeflow.sweep.katib_compile import (
+    NAME_BASE_LENGTH,
+    NAME_PATTERN,
+    KatibSettings,
+    compile_experiment,
+    experiment_dict,
+    experiment_name,
+    experiment_yaml,
+    usable_spec,
+)
+from genomeflow.sweep.katib_metrics import METRICS_FILTER, PRINTED_METRICS, katib_metric
 from genomeflow.sweep.spec import SweepSpec
 from genomeflow.train.params import resolve_hyperparameters
 from genomeflow.train.train import katib_lines
 
-REFERENCE = SHARED / "reference" / "katib"
-SWEEPS = sorted((SHARED / "reference" / "sweeps").glob("*.json"))
 EXAMPLES = REPO / "docs" / "examples" / "katib"
-DNA = SHARED / "reference" / "sweeps" / "dna_promoter.json"
+SWEEPS = sorted((REPO / "examples" / "sweeps").glob("*.yaml"))
+DNA = REPO / "examples" / "sweeps" / "dna_promoter.yaml"
+PROTEIN = REPO / "examples" / "sweeps" / "protein.yaml"
 TRIAL_REFERENCE = re.compile(r"\$\{trialParameters\.([^}]+)\}")
 DECIMAL = re.compile(r"-?\d+(\.\d+)?")  # a number as Katib's examples write it: no exponent
+
+# What Katib documents (kubeflow.org/docs/components/katib/user-guides: "How to Configure
+# Algorithms", "Early Stopping", "How to Configure Metrics Collector"): the hyperparameter
+# suggestion algorithms, the early stopping ones, and the settings of the two genomeflow uses.
+KATIB_ALGORITHMS = {
+    "random",
+    "grid",
+    "bayesianoptimization",
+    "tpe",
+    "multivariate-tpe",
+    "cmaes",
+    "sobol",
+    "hyperband",
+    "pbt",
+}
+KATIB_EARLY_STOPPING = {"medianstop"}
+KATIB_COLLECTORS = {
+    "StdOut",
+    "File",
+    "TensorFlowEvent",
+    "PrometheusMetric",
+    "Custom",
+    "None",
+    "Push",
+}
+KATIB_SETTINGS = {
+    "medianstop": ["min_trials_required", "start_step"],
+    "hyperband": ["resource_name", "eta", "r_l"],
+}
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -81,18 +122,27 @@ def compiled(spec: SweepSpec, **changes: Any) -> dict[str, Any]:
     return experiment_dict(compile_experiment(spec, settings(**changes)))
 
 
-def reference_documents() -> dict[str, dict[str, Any]]:
-    """Katib's example Experiments by file name (the deliberately invalid one left out)."""
-    found = {}
-    for path in sorted(REFERENCE.glob("*.yaml")):
-        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            if document and document.get("kind") == "Experiment" and "invalid" not in path.name:
-                found[path.stem] = document
-    return found
+def sdk_round_trip(data: dict[str, Any], model: str, api: Any) -> tuple[Any, dict[str, Any]]:
+    """``data`` read into the SDK's ``model`` (as KatibClient reads the API server's answers)
+    and written back: a field the model does not have is lost on the way."""
+    loaded = api.deserialize(FakeResponse(data), model)
+    return loaded, api.sanitize_for_serialization(loaded)
 
 
-def katib_config() -> dict[str, Any]:
-    return yaml.safe_load((REFERENCE / "katib-config.yaml").read_text(encoding="utf-8"))
+def enum_values(enum: Any, *unset: str) -> set[str]:
+    """The values of one of Katib's API enums as its Experiment spells them (``LOG_UNIFORM``
+    -> ``logUniform``), the "not set" value left out."""
+    names = [value.name for value in enum.DESCRIPTOR.values if value.name not in unset]
+    return {
+        first.lower() + "".join(part.capitalize() for part in rest)
+        for first, *rest in (name.split("_") for name in names)
+    }
+
+
+def is_transformer_sweep(path: Path) -> bool:
+    """A spec of `genomeflow sweep` (transformer hyperparameters), not of `baseline --sweep`."""
+    names = set(SweepSpec.from_file(path).parameters)
+    return names <= set(HYPERPARAMETERS) | set(IGNORED_REFERENCE_PARAMETERS)
 
 
 def pod_spec(experiment: dict[str, Any]) -> dict[str, Any]:
@@ -107,18 +157,6 @@ def walk(value: Any) -> Iterator[Any]:
     )
     for child in children:
         yield from walk(child)
-
-
-def keys_at(documents: list[dict[str, Any]], *path: str) -> set[str]:
-    """The keys found at ``path`` (list items merged) in any of ``documents``."""
-    found: set[str] = set()
-    for document in documents:
-        nodes = [document]
-        for key in path:
-            nodes = [n.get(key) for n in nodes if isinstance(n, dict)]
-            nodes = [i for n in nodes for i in (n if isinstance(n, list) else [n])]
-        found |= {k for n in nodes if isinstance(n, dict) for k in n}
-    return found
 
 
 DNA_SPEC = SweepSpec.from_file(DNA)
@@ -137,40 +175,27 @@ GENERATED = {
 }
 
 
-# --- the Experiment against Katib's examples ---------------------------------------------
+# --- the Experiment against the Katib SDK and Katib's documentation -----------------------
 
 
 @pytest.mark.parametrize("case", sorted(GENERATED))
-def test_generated_experiment_matches_the_reference_examples_field_by_field(case):
+def test_generated_experiment_is_the_sdks_model_field_by_field(case):
     experiment = GENERATED[case]
-    references = list(reference_documents().values())
-    assert len(references) >= 8
-    for key in ("apiVersion", "kind"):
-        assert {experiment[key]} == {r[key] for r in references}
-    assert set(experiment["metadata"]) == keys_at(references, "metadata") == {"name", "namespace"}
-    # every field we write is one Katib's examples write, at the same place
-    for path in (
-        ("spec",),
-        ("spec", "objective"),
-        ("spec", "algorithm"),
-        ("spec", "algorithm", "algorithmSettings"),
-        ("spec", "earlyStopping"),
-        ("spec", "earlyStopping", "algorithmSettings"),
-        ("spec", "metricsCollectorSpec"),
-        ("spec", "metricsCollectorSpec", "collector"),
-        ("spec", "metricsCollectorSpec", "source", "filter"),
-        ("spec", "parameters"),
-        ("spec", "trialTemplate"),
-        ("spec", "trialTemplate", "trialParameters"),
-        ("spec", "trialTemplate", "trialSpec"),
-        ("spec", "trialTemplate", "trialSpec", "spec"),
-    ):
-        assert keys_at([experiment], *path) <= keys_at(references, *path), path
-    # ... and the feasible space adds only categorical lists and distributions, which the
-    # examples do not show: both are fields of the SDK's model
-    spaces = keys_at([experiment], "spec", "parameters", "feasibleSpace")
-    extra = spaces - keys_at(references, "spec", "parameters", "feasibleSpace")
-    assert extra <= {"list", "distribution"} <= set(V1beta1FeasibleSpace.attribute_map.values())
+    # every field we write is a field of the SDK's models, at the same place: read into
+    # V1beta1Experiment and written back, nothing is lost or changed
+    loaded, back = sdk_round_trip(experiment, "V1beta1Experiment", KatibApiClient())
+    assert isinstance(loaded, V1beta1Experiment)
+    assert back == experiment
+    # the trial's Job is untyped in the Experiment model: the Kubernetes client's V1Job
+    trial_spec = experiment["spec"]["trialTemplate"]["trialSpec"]
+    job, job_back = sdk_round_trip(trial_spec, "V1Job", k8s.ApiClient())
+    assert isinstance(job, k8s.V1Job) and job_back == trial_spec
+    assert experiment["apiVersion"] == katib_constants.API_VERSION
+    assert experiment["kind"] == katib_constants.EXPERIMENT_KIND
+    assert set(experiment["metadata"]) == {"name", "namespace"}
+    # the feasible space uses the model's keys; categorical lists and distributions included
+    spaces = {key for p in experiment["spec"]["parameters"] for key in p["feasibleSpace"]}
+    assert spaces <= set(V1beta1FeasibleSpace.attribute_map.values())
     spec = experiment["spec"]
     assert spec["objective"]["type"] == "maximize"
     assert spec["objective"]["objectiveMetricName"] == "eval_f1"
@@ -178,7 +203,7 @@ def test_generated_experiment_matches_the_reference_examples_field_by_field(case
     assert spec["parallelTrialCount"] <= spec["maxTrialCount"]
     assert spec["maxFailedTrialCount"] <= spec["maxTrialCount"]
     template = spec["trialTemplate"]
-    assert template["primaryContainerName"] == "training-container"
+    assert template["primaryContainerName"] == katib_constants.DEFAULT_PRIMARY_CONTAINER_NAME
     assert {template["trialSpec"]["apiVersion"], template["trialSpec"]["kind"]} == {
         "batch/v1",
         "Job",
@@ -192,14 +217,36 @@ def test_generated_experiment_matches_the_reference_examples_field_by_field(case
 
 @pytest.mark.parametrize("case", sorted(GENERATED))
 def test_algorithm_and_collector_are_ones_katib_knows(case):
-    config = katib_config()["runtime"]
     spec = GENERATED[case]["spec"]
-    assert spec["algorithm"]["algorithmName"] in {s["algorithmName"] for s in config["suggestions"]}
+    algorithm = spec["algorithm"]
+    assert algorithm["algorithmName"] in KATIB_ALGORITHMS
+    names = [s["name"] for s in algorithm.get("algorithmSettings", [])]
+    assert names == KATIB_SETTINGS.get(algorithm["algorithmName"], [])
     if "earlyStopping" in spec:
-        known = {s["algorithmName"] for s in config["earlyStoppings"]}
-        assert spec["earlyStopping"]["algorithmName"] in known
-    kinds = {c["kind"] for c in config["metricsCollectors"]}
-    assert spec["metricsCollectorSpec"]["collector"]["kind"] == "StdOut" and "StdOut" in kinds
+        early = spec["earlyStopping"]
+        assert early["algorithmName"] in KATIB_EARLY_STOPPING
+        assert [s["name"] for s in early["algorithmSettings"]] == KATIB_SETTINGS["medianstop"]
+    kind = spec["metricsCollectorSpec"]["collector"]["kind"]
+    assert kind == "StdOut" and kind in KATIB_COLLECTORS
+
+
+@pytest.mark.parametrize("case", sorted(GENERATED))
+def test_objective_and_parameters_use_values_katib_defines(case):
+    spec = GENERATED[case]["spec"]
+    # the enums of Katib's API, as the installed SDK ships them
+    assert spec["objective"]["type"] in enum_values(katib_api.ObjectiveType, "UNKNOWN")
+    types = enum_values(katib_api.ParameterType, "UNKNOWN_TYPE")
+    distributions = enum_values(katib_api.Distribution, "DISTRIBUTION_UNSPECIFIED")
+    assert {"int", "double", "categorical"} <= types
+    assert {"logUniform", "normal", "logNormal"} <= distributions
+    for parameter in spec["parameters"]:
+        assert parameter["parameterType"] in types, parameter
+        space = parameter["feasibleSpace"]
+        assert space.get("distribution", "uniform") in distributions, parameter
+        if parameter["parameterType"] == "categorical":
+            assert set(space) == {"list"}, parameter
+        else:
+            assert {"min", "max"} <= set(space) <= {"min", "max", "step", "distribution"}
 
 
 def test_method_mapping():
@@ -212,27 +259,21 @@ def test_method_mapping():
     assert names == {"random": "random", "grid": "grid", "bayes": "tpe"}
 
 
-def test_early_terminate_becomes_medianstop_with_the_reference_settings():
-    references = reference_documents()
+def test_early_terminate_becomes_medianstop_with_the_documented_settings():
     ours = GENERATED["random + medianstop"]["spec"]["earlyStopping"]
-    theirs = references["median-stop"]["spec"]["earlyStopping"]
-    assert ours["algorithmName"] == theirs["algorithmName"] == "medianstop"
-    assert [s["name"] for s in ours["algorithmSettings"]] == [
-        s["name"] for s in theirs["algorithmSettings"]
-    ]
+    assert ours["algorithmName"] == "medianstop"
+    assert [s["name"] for s in ours["algorithmSettings"]] == KATIB_SETTINGS["medianstop"]
     values = {s["name"]: s["value"] for s in ours["algorithmSettings"]}
     assert values == {"min_trials_required": "3", "start_step": "3"}  # 27 // 3**2 epochs
     no_early = compiled(spec_of({"batch_size": {"values": [8, 16]}}))
     assert "earlyStopping" not in no_early["spec"]
 
 
-def test_hyperband_over_epochs_with_the_reference_settings():
-    reference = reference_documents()["hyperband"]["spec"]
+def test_hyperband_over_epochs_with_the_documented_settings():
     spec = GENERATED["hyperband"]["spec"]
     assert "earlyStopping" not in spec
     ours = {s["name"]: s["value"] for s in spec["algorithm"]["algorithmSettings"]}
-    theirs = {s["name"]: s["value"] for s in reference["algorithm"]["algorithmSettings"]}
-    assert set(ours) == set(theirs)
+    assert set(ours) == set(KATIB_SETTINGS["hyperband"])
     assert ours == {"resource_name": "epochs", "eta": "3", "r_l": "27"}
     resource = next(p for p in spec["parameters"] if p["name"] == ours["resource_name"])
     assert resource["parameterType"] == "int"
@@ -327,7 +368,7 @@ def test_numbers_are_decimal_strings_never_floats():
                 assert value is None or DECIMAL.fullmatch(value), (case, parameter)
     loaded = yaml.safe_load(experiment_yaml(compile_experiment(DNA_SPEC, settings())))
     space = next(p for p in loaded["spec"]["parameters"] if p["name"] == "learning_rate")
-    assert space["feasibleSpace"] == {"distribution": "logUniform", "min": "0.00001", "max": "0.1"}
+    assert space["feasibleSpace"] == {"distribution": "logUniform", "min": "0.00001", "max": "0.01"}
 
 
 # --- parameters --------------------------------------------------------------------------
@@ -417,7 +458,7 @@ def test_unsupported_distributions_are_clear_errors(monkeypatch):
     with pytest.raises(ConfigError, match="hyperband samples every parameter uniformly"):
         compiled(normal, algorithm="hyperband", parallel_trials=9)
     compiled(normal)  # random (hyperopt) draws normals
-    monkeypatch.setattr(katib, "SDK_DISTRIBUTIONS", False)  # as kubeflow-katib < 0.18
+    monkeypatch.setattr(katib_parameters, "SDK_DISTRIBUTIONS", False)  # as kubeflow-katib < 0.18
     with pytest.raises(ConfigError, match="cannot express"):
         compiled(normal)
 
@@ -473,60 +514,85 @@ def test_collector_filter_reads_genomeflow_train_lines():
         "pr_auc": 1.5e-5,
     }
     lines = katib_lines(2, {"train_loss": 0.5}, SimpleNamespace(metrics=metrics))
-    filter_ = re.compile(katib.METRICS_FILTER)
+    filter_ = re.compile(METRICS_FILTER)
     read = {}
     for line in lines:
         stamp = line.partition(" ")[0]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stamp)  # RFC 3339: Katib's time
         assert not filter_.findall(stamp)
         read |= {name: float(value) for name, value in filter_.findall(line)}
-    assert set(read) - {"epoch"} == set(katib.PRINTED_METRICS)
+    assert set(read) - {"epoch"} == set(PRINTED_METRICS)
     assert read["eval_pr_auc"] == pytest.approx(1.5e-5)  # exponents kept (Katib's old default: 1)
     assert read["eval_f1"] == pytest.approx(0.819216)
     assert not filter_.findall("2026-11-24T01:12:11Z eval_loss=nan")  # skipped, not ""
 
 
-# --- reference sweeps and the examples ---------------------------------------------------
+# --- the repository's sweeps and the examples ---------------------------------------------
 
 
-@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
-def test_every_reference_sweep_compiles(path):
+def example_writer() -> Any:
+    """docs/examples/katib/generate.py, the script that writes the examples."""
+    found = importlib.util.spec_from_file_location("katib_examples", EXAMPLES / "generate.py")
+    assert found is not None and found.loader is not None
+    module = importlib.util.module_from_spec(found)
+    found.loader.exec_module(module)
+    return module
+
+
+def example_sweeps() -> list[Any]:
+    """examples/sweeps/*.yaml; a spec of `genomeflow baseline --sweep` (xgb.yaml) is skipped."""
+    skip = pytest.mark.skip(reason="not a transformer sweep (a `genomeflow baseline` spec)")
+    return [
+        path if is_transformer_sweep(path) else pytest.param(path, marks=skip) for path in SWEEPS
+    ]
+
+
+@pytest.mark.parametrize("path", example_sweeps(), ids=lambda p: p.name)
+def test_every_example_sweep_compiles(path):
     spec = SweepSpec.from_file(path)
     experiment = yaml.safe_load(experiment_yaml(compile_experiment(spec, settings())))
     assert experiment["kind"] == "Experiment"
-    assert experiment["spec"]["objective"]["objectiveMetricName"] == "eval_f1"
+    objective = experiment["spec"]["objective"]["objectiveMetricName"]
+    assert objective == katib_metric(spec.metric.name) == "eval_f1"
     assert experiment["spec"]["maxTrialCount"] == (spec.run_cap or 20)
     if spec.early_terminate is not None:
         hyperband = compile_experiment(spec, settings(algorithm="hyperband"))
         assert hyperband.spec.algorithm.algorithm_name == "hyperband"
 
 
+def test_example_sweeps_include_the_transformer_ones():
+    names = {path.name for path in SWEEPS if is_transformer_sweep(path)}
+    assert {DNA.name, PROTEIN.name} <= names
+
+
 def test_protein_sweep_uniform_learning_rate_is_a_plain_double():
-    spec = SweepSpec.from_file(SHARED / "reference" / "sweeps" / "protein.json")
+    spec = SweepSpec.from_file(PROTEIN)
     parameters = {p["name"]: p for p in compiled(spec)["spec"]["parameters"]}
     assert parameters["learning_rate"] == {
         "name": "learning_rate",
         "parameterType": "double",
-        "feasibleSpace": {"min": "0.0001", "max": "0.1"},
+        "feasibleSpace": {"min": "0.0001", "max": "0.001"},
     }
 
 
 def test_docs_examples_equal_a_fresh_generation():
-    fresh = katib.example_documents(DNA_SPEC)
+    fresh = example_writer().example_documents(DNA_SPEC)
     assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == sorted(fresh)
     for name, text in fresh.items():
         assert (EXAMPLES / name).read_text(encoding="utf-8") == text, (
-            f"{EXAMPLES / name} is stale: regenerate it with `python -m genomeflow.sweep.katib "
-            "--write-examples docs/examples/katib`"
+            f"{EXAMPLES / name} is stale: regenerate it with "
+            "`python docs/examples/katib/generate.py`"
         )
         assert yaml.safe_load(text)["kind"] == "Experiment"
 
 
 def test_examples_command_writes_the_examples(tmp_path, capsys):
-    assert katib.main(["--write-examples", str(tmp_path), "--spec", str(DNA)]) == 0
+    writer = example_writer()
+    assert writer.main(["--output", str(tmp_path), "--spec", str(DNA)]) == 0
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert written == sorted(katib.EXAMPLE_ALGORITHMS)
+    assert written == sorted(writer.ALGORITHMS)
     assert capsys.readouterr().out.count("\n") == len(written)
+    assert Path(writer.SPEC) == DNA  # by default, the repository's DNA promoter sweep
 
 
 # --- genomeflow sweep --backend katib -----------------------------------------------------
@@ -558,7 +624,7 @@ def test_cli_dry_run_prints_an_experiment(capsys):
     experiment = yaml.safe_load(out)
     assert experiment["kind"] == "Experiment"
     assert experiment["apiVersion"] == "kubeflow.org/v1beta1"
-    assert re.fullmatch(r"random-[0-9a-f]{6}", experiment["metadata"]["name"])
+    assert re.fullmatch(r"dna-promoter-[0-9a-f]{6}", experiment["metadata"]["name"])
     assert experiment["metadata"]["namespace"] == "kubeflow"
     assert experiment["spec"]["maxTrialCount"] == 8
     command = pod_spec(experiment)["containers"][0]["command"]
@@ -642,7 +708,7 @@ def test_local_backend_keeps_its_defaults():
 
 
 def test_default_namespace_is_the_pods_else_the_kubeconfigs_else_kubeflow(tmp_path, monkeypatch):
-    assert katib.default_namespace() == "kubeflow"
+    assert katib_client.default_namespace() == "kubeflow"
     kubeconfig = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -654,11 +720,11 @@ def test_default_namespace_is_the_pods_else_the_kubeconfigs_else_kubeflow(tmp_pa
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(kubeconfig))
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
-    assert katib.default_namespace() == "lab"
+    assert katib_client.default_namespace() == "lab"
     account = tmp_path / "namespace"
     account.write_text("kubeflow-user-example-com\n")
-    monkeypatch.setattr(katib, "SERVICE_ACCOUNT_NAMESPACE", account)
-    assert katib.default_namespace() == "kubeflow-user-example-com"
+    monkeypatch.setattr(katib_client, "SERVICE_ACCOUNT_NAMESPACE", account)
+    assert katib_client.default_namespace() == "kubeflow-user-example-com"
 
 
 # --- the client layer against a faked Kubernetes API ------------------------------------
@@ -775,6 +841,17 @@ def dna_experiment(name: str = "promoters"):
     return compile_experiment(DNA_SPEC, settings(name=name))
 
 
+def create_and_wait(
+    experiment: V1beta1Experiment,
+    namespace: str | None,
+    timeout_s: float,
+    client: KatibClient | None = None,
+    polling_interval: float = 0.05,
+) -> dict[str, Any]:
+    """Create the Experiment, wait for it and return the best params by genomeflow name."""
+    return run_experiment(experiment, namespace, timeout_s, client, polling_interval).params
+
+
 def test_create_and_wait_against_faked_kubernetes_api(fake_kubernetes):
     params = create_and_wait(
         dna_experiment(),
@@ -801,7 +878,7 @@ def test_create_and_wait_against_faked_kubernetes_api(fake_kubernetes):
 
 
 def test_run_katib_sweep_writes_best_params_against_faked_kubernetes_api(fake_kubernetes, tmp_path):
-    spec = katib.usable_spec(
+    spec = usable_spec(
         SweepSpec.from_mapping(
             {
                 **DNA_SPEC.to_dict(),
@@ -917,20 +994,26 @@ def test_unreachable_or_unconfigured_kubernetes_api():
 
 
 def test_experiment_name_is_valid_and_unique():
-    first, second = katib.experiment_name("DNA promoter (E. coli)"), katib.experiment_name("x")
+    first, second = experiment_name("DNA promoter (E. coli)"), experiment_name("x")
     assert re.fullmatch(r"dna-promoter-e-coli-[0-9a-f]{6}", first)
-    assert katib.experiment_name("42 runs", unique=False) == "sweep-42-runs"
-    assert first != katib.experiment_name("DNA promoter (E. coli)")
-    assert katib.NAME_PATTERN.fullmatch(second)
-    assert len(katib.experiment_name("a" * 200)) <= katib.NAME_BASE_LENGTH + 7
+    assert experiment_name("42 runs", unique=False) == "sweep-42-runs"
+    assert first != experiment_name("DNA promoter (E. coli)")
+    assert NAME_PATTERN.fullmatch(second)
+    assert len(experiment_name("a" * 200)) <= NAME_BASE_LENGTH + 7
 
 
 def test_module_does_not_import_kfp():
-    code = "import sys, genomeflow.sweep.katib; assert 'kfp' not in sys.modules, 'kfp imported'"
+    # nor torch: compiling and running an Experiment trains nothing here
+    code = (
+        "import sys, genomeflow.sweep.katib; "
+        "assert 'kfp' not in sys.modules, 'kfp imported'; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_yaml_round_trips_to_the_same_object(tmp_path):
     experiment = dna_experiment()
-    path = katib.write_experiment(experiment, tmp_path / "experiment.yaml")
-    assert yaml.safe_load(Path(path).read_text()) == experiment_dict(experiment)
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment_yaml(experiment), encoding="utf-8")  # as `kubectl apply -f` reads
+    assert yaml.safe_load(path.read_text()) == experiment_dict(experiment)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SHARED
+from conftest import REPO
 from genomeflow.cli import main
 from genomeflow.errors import ConfigError, TrackingError
 from genomeflow.storage import s3
@@ -215,7 +215,7 @@ def test_an_unreachable_server_is_named_as_such(monkeypatch):
 
 # --- stdout carries only the result ------------------------------------------------------------
 
-DNA_SPEC = SHARED / "reference" / "sweeps" / "dna_promoter.json"
+DNA_SPEC = REPO / "examples" / "sweeps" / "dna_promoter.yaml"
 
 
 @pytest.mark.integration

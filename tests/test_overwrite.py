@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from genomeflow import storage
-from genomeflow.cli import build_parser, main, run_command
+from genomeflow.cli import build_parser, main
+from genomeflow.stages import run_command
 from genomeflow.storage import OUTPUT_MARKER, OutputError, check_outputs, s3
 from helpers import MOTIF, fasta_text, planted_records, write_text
 

@@ -19,11 +19,12 @@ import pytest
 from genomeflow.cli import main
 from genomeflow.config import BaselineConfig, RegisterConfig
 from genomeflow.errors import ConfigError, InputError
-from genomeflow.models.baseline import train_baseline
 from genomeflow.models.candidates import score as score_on
 from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.services.process import free_port
-from genomeflow.tracking.registry import _gate, parse_model_uri
+from genomeflow.stages.register import judge
+from genomeflow.tracking.registry import parse_model_uri
+from genomeflow.train.baseline import train_baseline
 from helpers import MOTIF, fasta_text, planted_records, write_text
 
 pytestmark = pytest.mark.slow
@@ -302,7 +303,7 @@ def test_gate_rules():
 
     def gate(challenger, champion, metric="f1_macro", min_gain=0.0):
         challenger_score = score_on(challenger, test, names, metric)
-        return _gate(challenger_score, challenger, champion, test, metric, min_gain)
+        return judge(challenger_score, challenger, champion, test, metric, min_gain)
 
     assert gate(good, None) == (True, "no champion yet", None)
     # Equal f1 (both perfect): a tie keeps the champion.
@@ -499,7 +500,7 @@ def test_the_best_candidate_on_valid_is_the_challenger(live, models, planted, tm
 
     from genomeflow.data import load_dataset
     from genomeflow.models.candidates import add_ensemble, rank
-    from genomeflow.predict import load_classifier
+    from genomeflow.models.loading import load_classifier
 
     name, report = "t-candidates", tmp_path / "gate.json"
     argv = ["register", models["bad"], models["good"], "-n", name, "--dataset", planted]

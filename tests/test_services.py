@@ -16,7 +16,7 @@ from genomeflow.config import ServicesConfig
 from genomeflow.errors import ServiceError, StorageError, TrackingError
 from genomeflow.services import services_down, services_status, services_up
 from genomeflow.services.process import free_port
-from genomeflow.services.state import pid_alive, read_state
+from genomeflow.storage.home import pid_alive, read_state
 from genomeflow.tracking import Tracker
 from helpers import MOTIF, fasta_text, planted_records, write_text
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import SHARED
+from conftest import REPO
+from genomeflow.config import load_document
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.sweep import (
     Hyperband,
@@ -21,9 +22,11 @@ from genomeflow.sweep import (
     TrialContext,
     run_sweep,
 )
+from genomeflow.sweep.hyperparameters import usable_names
 from genomeflow.tracking import Run, Tracker, active_run
 
-SWEEPS = SHARED / "reference" / "sweeps"
+SWEEPS = REPO / "examples" / "sweeps"  # the project's own wandb-format specs
+TRANSFORMER_SPECS = ["transformer_default", "dna_promoter", "protein"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -51,48 +54,65 @@ def toy(context: TrialContext) -> float:
 # --- parsing -------------------------------------------------------------------------------
 
 
-def test_reference_default_sweep():
-    spec = SweepSpec.from_file(SWEEPS / "default.json")
-    assert (spec.name, spec.method) == ("random", "random")
+def test_transformer_default_sweep():
+    spec = SweepSpec.from_file(SWEEPS / "transformer_default.yaml")
+    assert (spec.name, spec.method) == ("transformer-default", "random")
     assert (spec.metric.name, spec.metric.goal) == ("eval/f1", "maximize")
     assert list(spec.parameters) == ["epochs", "batch_size", "learning_rate", "weight_decay"]
-    assert spec.parameters["epochs"] == Parameter("epochs", "categorical", values=(1, 2, 3))
-    assert spec.parameters["batch_size"].grid_values() == [8, 16, 32, 64]
+    assert spec.parameters["epochs"] == Parameter("epochs", "categorical", values=(3, 6, 9))
+    assert spec.parameters["batch_size"].grid_values() == [16, 32, 64]
     assert spec.parameters["batch_size"].is_integer
     rate = spec.parameters["learning_rate"]
-    assert (rate.kind, rate.min, rate.max, rate.is_log) == ("log_uniform_values", 1e-4, 0.1, True)
-    assert rate.bounds == (1e-4, 0.1)
-    assert spec.parameters["weight_decay"].values == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-    assert spec.early_terminate == Hyperband(max_iter=27, s=2, eta=3)
-    assert spec.early_terminate.min_resource == 3  # 27 // 3**2
-    assert spec.early_terminate.brackets == [3, 9]
+    assert (rate.kind, rate.min, rate.max, rate.is_log) == ("log_uniform_values", 5e-5, 5e-3, True)
+    assert rate.bounds == (5e-5, 5e-3)
+    assert spec.parameters["weight_decay"].values == (0.0, 0.01, 0.05, 0.1)
+    assert spec.early_terminate == Hyperband(max_iter=9, s=2, eta=3)
+    assert spec.early_terminate.min_resource == 1  # 9 // 3**2
+    assert spec.early_terminate.brackets == [1, 3]
     assert spec.run_cap is None
 
 
-def test_reference_dna_promoter_sweep_reads_exponents_as_numbers():
-    spec = SweepSpec.from_file(SWEEPS / "dna_promoter.json")
+def test_dna_promoter_sweep_reads_exponents_as_numbers():
+    # the spec writes bare exponents (1e-5), which plain YAML 1.1 reads as strings
+    spec = SweepSpec.from_file(SWEEPS / "dna_promoter.yaml")
     assert len(spec.parameters) == 7
-    assert spec.parameters["decay"].values == (1e-5, 1e-6, 1e-7)  # not the strings "1e-5"...
+    assert spec.parameters["decay"].values == (1e-4, 1e-6)  # not the strings "1e-4"...
     assert spec.parameters["learning_rate"].min == 1e-5
-    assert spec.parameters["momentum"].values == (0.8, 0.9, 0.95)
+    assert spec.parameters["learning_rate"].max == 1e-2
+    assert spec.parameters["momentum"].values == (0.9, 0.99)
     assert spec.early_terminate is not None and spec.early_terminate.max_iter == 27
 
 
-def test_reference_protein_sweep_infers_uniform():
-    spec = SweepSpec.from_file(SWEEPS / "protein.json")
-    assert (spec.name, spec.metric.goal) == ("sweep", "maximize")
+def test_dna_promoter_sweep_keeps_the_names_the_reference_never_applied(caplog):
+    # decay and momentum are kept in the spec on purpose: the warning path stays exercised
+    spec = SweepSpec.from_file(SWEEPS / "dna_promoter.yaml")
+    with caplog.at_level(logging.WARNING, logger="genomeflow.train.params"):
+        names = usable_names(spec.parameters, "dna_promoter.yaml")
+    assert names == ["epochs", "dropout", "batch_size", "learning_rate", "weight_decay"]
+    assert "decay, momentum ignored" in caplog.text
+
+
+def test_protein_sweep_infers_uniform():
+    spec = SweepSpec.from_file(SWEEPS / "protein.yaml")
+    assert (spec.name, spec.metric.goal) == ("protein", "maximize")
     rate = spec.parameters["learning_rate"]
-    assert (rate.kind, rate.min, rate.max, rate.is_log) == ("uniform", 1e-4, 0.1, False)
+    assert (rate.kind, rate.min, rate.max, rate.is_log) == ("uniform", 1e-4, 1e-3, False)
     assert spec.parameters["batch_size"].kind == "categorical"
     assert spec.early_terminate is None
+    assert spec.run_cap == 10
 
 
-@pytest.mark.parametrize("name", ["default", "dna_promoter", "protein"])
-def test_round_trip_and_yaml(name, tmp_path):
-    spec = SweepSpec.from_file(SWEEPS / f"{name}.json")
+@pytest.mark.parametrize("name", TRANSFORMER_SPECS)
+def test_round_trip_json_and_yaml(name, tmp_path):
+    path = SWEEPS / f"{name}.yaml"
+    spec = SweepSpec.from_file(path)
     assert SweepSpec.from_mapping(spec.to_dict()) == spec
+    document = load_document(path.read_text(encoding="utf-8"), str(path))
+    as_json = tmp_path / f"{name}.json"
+    as_json.write_text(json.dumps(document))
+    assert SweepSpec.from_file(as_json) == spec
     as_yaml = tmp_path / f"{name}.yaml"
-    as_yaml.write_text(yaml.safe_dump(json.loads((SWEEPS / f"{name}.json").read_text())))
+    as_yaml.write_text(yaml.safe_dump(document))
     assert SweepSpec.from_file(as_yaml) == spec
 
 
@@ -100,24 +120,48 @@ def test_hand_written_yaml_with_exponents_equals_json(tmp_path):
     path = tmp_path / "dna.yaml"
     path.write_text(
         """\
-name: random
+name: dna-promoter
+description: E. coli promoters against non-promoters, 81 bp each; macro F1 on the valid split
 method: random
 metric: {name: eval/f1, goal: maximize}
 parameters:
-  epochs: {values: [1, 2, 3, 4, 5]}
-  dropout: {values: [0.15, 0.2, 0.25, 0.3, 0.4]}
-  batch_size: {values: [8, 16, 32, 64]}
+  epochs: {values: [9, 18, 27]}
+  dropout: {values: [0.0, 0.1, 0.2, 0.3]}
+  batch_size: {values: [32, 64, 128]}
   learning_rate:
     distribution: log_uniform_values
     min: 1e-5
-    max: 1e-1
-  weight_decay: {values: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]}
-  decay: {values: [1e-5, 1e-6, 1e-7]}
-  momentum: {values: [0.8, 0.9, 0.95]}
+    max: 1e-2
+  weight_decay: {values: [0.0, 0.01, 0.1]}
+  decay: {values: [1e-4, 1e-6]}
+  momentum: {values: [0.9, 0.99]}
 early_terminate: {type: hyperband, s: 2, eta: 3, max_iter: 27}
 """
     )
-    assert SweepSpec.from_file(path) == SweepSpec.from_file(SWEEPS / "dna_promoter.json")
+    as_json = tmp_path / "dna.json"
+    as_json.write_text(
+        """\
+{
+  "name": "dna-promoter",
+  "description": "E. coli promoters against non-promoters, 81 bp each; macro F1 on the valid split",
+  "method": "random",
+  "metric": {"name": "eval/f1", "goal": "maximize"},
+  "parameters": {
+    "epochs": {"values": [9, 18, 27]},
+    "dropout": {"values": [0.0, 0.1, 0.2, 0.3]},
+    "batch_size": {"values": [32, 64, 128]},
+    "learning_rate": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-2},
+    "weight_decay": {"values": [0.0, 0.01, 0.1]},
+    "decay": {"values": [1e-4, 1e-6]},
+    "momentum": {"values": [0.9, 0.99]}
+  },
+  "early_terminate": {"type": "hyperband", "s": 2, "eta": 3, "max_iter": 27}
+}
+"""
+    )
+    expected = SweepSpec.from_file(as_json)
+    assert SweepSpec.from_file(path) == expected
+    assert SweepSpec.from_file(SWEEPS / "dna_promoter.yaml") == expected
 
 
 def test_every_distribution_parses_and_round_trips():

@@ -19,13 +19,13 @@ from genomeflow.cli import main
 from genomeflow.config import CrossvalConfig, SweepConfig, TrainConfig
 from genomeflow.data import load_dataset
 from genomeflow.errors import ConfigError, InputError
+from genomeflow.models.batching import Collator, training_batches
+from genomeflow.models.loading import load_classifier
 from genomeflow.models.transformer import ModelSpec, build_model, context_length, hf_config
-from genomeflow.predict import load_classifier
-from genomeflow.train.batching import Collator, training_batches
+from genomeflow.models.windows import Windows, aggregate, encode_windows
 from genomeflow.train.crossval import crossval_model
 from genomeflow.train.sweep import sweep_model
 from genomeflow.train.train import train_model
-from genomeflow.train.windows import Windows, aggregate, encode_windows
 from helpers import MOTIF, fasta_text, planted_records, write_text
 
 pytestmark = pytest.mark.slow

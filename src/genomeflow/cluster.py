@@ -1,7 +1,7 @@
 """How genomeflow runs on Kubernetes, in one place: image, GPU scheduling, secrets.
 
 The compiled pipelines (``pipelines/k8s.py``), the Katib trial template
-(:mod:`genomeflow.sweep.katib`) and the manifests all read these values, so a cluster is
+(:mod:`genomeflow.sweep.katib_trial`) and the manifests all read these values, so a cluster is
 configured once. Nothing here talks to a cluster or imports kfp.
 """
 

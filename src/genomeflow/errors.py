@@ -32,3 +32,10 @@ class StorageError(GenomeflowError):
 
 class TrackingError(GenomeflowError):
     """MLflow could not record a run's results."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (at most 300 characters), else its type's name: what
+    a one-line report quotes of a library's multi-line error."""
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:300]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,12 +10,12 @@ import numpy as np
 from tqdm import tqdm
 
 from genomeflow.config import PredictConfig
-from genomeflow.errors import InputError
 from genomeflow.io.files import check_readable
-from genomeflow.io.sequences import matching_alphabet, read_sequence_files
-from genomeflow.sequence.alphabet import Alphabet
+from genomeflow.io.sequences import read_sequence_files
+from genomeflow.models.loading import check_sequence_inputs, load_classifier, model_manifest
 from genomeflow.sequence.complement import reverse_complement
-from genomeflow.storage import atomic_output, check_writable, read_manifest
+from genomeflow.storage import atomic_output, check_writable
+from genomeflow.tracking.registry import resolve_model
 
 
 @dataclass(frozen=True)
@@ -27,90 +26,8 @@ class PredictSummary:
     rows: int
     per_label: dict[str, int]
 
-
-def resolve_model(location: str | Path) -> Path:
-    """The local model folder of ``location``: the folder itself, or a registered version
-    (``models:/NAME@ALIAS``, ``models:/NAME/VERSION``) downloaded once from the MLflow registry."""
-    if str(location).startswith("models:/"):
-        from genomeflow.tracking.registry import download_registered
-
-        return download_registered(str(location))
-    return Path(location)
-
-
-def model_manifest(folder: str | Path) -> tuple[str, dict[str, Any]]:
-    """``(kind, manifest)`` of a model folder, ``kind`` ``baseline``, ``transformer`` or
-    ``ensemble``, read without loading the model: its classes and alphabet, to check inputs
-    against first.
-
-    Raises:
-        InputError: not a genomeflow model folder, or its manifest is not JSON.
-    """
-    from genomeflow.models import baseline, ensemble
-    from genomeflow.train import train
-
-    folder = Path(folder)
-    for kind, name, command in (
-        ("baseline", baseline.MANIFEST, "genomeflow baseline"),
-        ("transformer", train.MANIFEST, "genomeflow train"),
-        ("ensemble", ensemble.MANIFEST, "genomeflow register"),
-    ):
-        if (folder / name).is_file():
-            remedy = f"re-run `{command}`"
-            return kind, read_manifest(folder, name, f"genomeflow {kind} model", remedy)
-    if not folder.exists():
-        raise InputError(f"{folder}: no such model folder; check the path")
-    raise InputError(
-        f"{folder}: not a genomeflow model folder (no {baseline.MANIFEST} or "
-        f"{train.MANIFEST}); give a folder written by `genomeflow baseline` or `genomeflow train`"
-    )
-
-
-def load_classifier(location: str | Path) -> Any:
-    """The classifier saved at ``location``: an object with ``label_names``, ``alphabet`` and
-    ``predict_proba(sequences)``.
-
-    ``location`` is a model folder, or a registered version: ``models:/NAME@ALIAS`` or
-    ``models:/NAME/VERSION`` (downloaded once from the MLflow registry).
-
-    Raises:
-        InputError: not a model folder, or one of its files is missing, truncated or corrupt.
-    """
-    from genomeflow.models import baseline
-
-    folder = resolve_model(location)
-    kind, manifest = model_manifest(folder)
-    if kind == "baseline":
-        return baseline.BaselineClassifier(folder)
-    if kind == "ensemble":
-        from genomeflow.models.ensemble import EnsembleClassifier, member_folders
-
-        return EnsembleClassifier([load_classifier(m) for m in member_folders(folder)], manifest)
-    from genomeflow.train.classifier import TransformerClassifier
-
-    return TransformerClassifier(folder)
-
-
-def check_sequence_inputs(
-    paths: Sequence[str],
-    declared: Alphabet | None,
-    manifest: dict[str, Any],
-    owner: str,
-    reverse_complement: bool | None = False,
-) -> Alphabet:
-    """Check every input file against a model's manifest before the model is loaded: each
-    file readable, FASTA/FASTQ, and of the alphabet the model was trained on.
-
-    Returns:
-        The inputs' alphabet.
-
-    Raises:
-        InputError: the first file that does not fit, named, with the fix.
-    """
-    expected = Alphabet.parse(manifest["alphabet"])
-    for path in paths:
-        matching_alphabet(path, declared, expected, owner, reverse_complement)
-    return expected
+    def metrics(self) -> dict[str, float]:
+        return {"rows": self.rows}
 
 
 def _batches(config: PredictConfig, size: int):

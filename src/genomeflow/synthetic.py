@@ -26,6 +26,9 @@ class SyntheticSummary:
     controls: int  # records written (reverse complements included)
     residues: int  # residues written
 
+    def metrics(self) -> dict[str, float]:
+        return {"controls": self.controls, "residues": self.residues}
+
 
 def control_maker(config: SyntheticConfig) -> tuple[Callable[[str, random.Random], str], str]:
     """Return the function that makes one control from a sequence, and a label of its settings."""

@@ -54,6 +54,16 @@ class DatasetSummary:
     truncated: int
     grouping: dict[str, Any] = field(default_factory=dict)
 
+    def metrics(self) -> dict[str, float]:
+        rows = {f"rows_{split}": sum(counts.values()) for split, counts in self.rows.items()}
+        clusters = {"clusters": self.grouping["clusters"]} if self.clustered else {}
+        return rows | {"truncated_rows": self.truncated} | clusters
+
+    @property
+    def clustered(self) -> bool:
+        """Whether the split grouped MMseqs2 clusters rather than record ids."""
+        return self.grouping.get("method") == "similarity"
+
 
 @dataclass(frozen=True)
 class Grouping:

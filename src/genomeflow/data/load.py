@@ -39,6 +39,16 @@ class LabelledDataset:
     def alphabet(self) -> str:
         return self.manifest["alphabet"]
 
+    def rows(self, split: str, source: str | Path | None = None) -> Any:
+        """One split's rows; an empty split is an InputError naming ``source`` (the dataset as
+        the user gave it; default its folder)."""
+        rows = self.splits[split]
+        if rows.empty:
+            raise InputError(
+                f"{source or self.folder}: the {split} split is empty; rebuild the dataset"
+            )
+        return rows
+
     def tokeniser(self) -> GenomeTokenizer:
         """The dataset's own copy of its tokeniser (older folders: the recorded path)."""
         copy = self.folder / TOKENISER_FOLDER

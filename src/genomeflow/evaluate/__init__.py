@@ -2,17 +2,14 @@
 
 ``evaluate_predictions(labels, probabilities, label_names)`` gives an :class:`Evaluation`;
 ``write_evaluation(evaluation, folder)`` writes ``metrics.json`` and ROC, precision-recall,
-confusion and calibration plots. ``canonical_metric`` maps the names users write ("eval/f1",
-"auc") onto :data:`METRIC_NAMES`, for sweeps and Katib objectives.
+confusion and calibration plots. The names themselves live in genomeflow.metric_names.
 """
 
 from __future__ import annotations
 
 from genomeflow.evaluate.metrics import (
-    HIGHER_IS_BETTER,
     METRIC_NAMES,
     Evaluation,
-    canonical_metric,
     evaluate_predictions,
     safe_labels,
 )
@@ -26,11 +23,9 @@ from genomeflow.evaluate.plots import (
 )
 
 __all__ = [
-    "HIGHER_IS_BETTER",
     "METRIC_NAMES",
     "Evaluation",
     "calibration_figure",
-    "canonical_metric",
     "confusion_figure",
     "evaluate_predictions",
     "figure_png",

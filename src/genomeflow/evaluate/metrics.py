@@ -33,80 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from genomeflow.errors import ConfigError, InputError
+from genomeflow.errors import InputError
+from genomeflow.metric_names import METRIC_NAMES
 
 logger = logging.getLogger(__name__)
-
-METRIC_NAMES: tuple[str, ...] = (
-    "accuracy",
-    "balanced_accuracy",
-    "precision_macro",
-    "recall_macro",
-    "f1_macro",
-    "precision_weighted",
-    "recall_weighted",
-    "f1_weighted",
-    "mcc",
-    "roc_auc",
-    "pr_auc",
-    "log_loss",
-    "brier",
-    "ece",
-)
-HIGHER_IS_BETTER: dict[str, bool] = {
-    name: name not in ("log_loss", "brier", "ece") for name in METRIC_NAMES
-}
 
 CALIBRATION_BINS = 10  # equal-width bins of top-label confidence on [0, 1]
 CURVE_POINTS = 200  # most points kept per ROC/PR curve, so metrics.json stays small
 SUM_TOLERANCE = 1e-3  # a probability row may sum to 1 +- this (float32 softmax drifts)
-
-# A split name in front of a metric, as trainers and sweep files write it ("eval/f1", "test_acc").
-_SPLIT_PREFIX = re.compile(r"^(?:eval|evaluation|valid|validation|val|test|train)[/_.-]")
-_ALIASES = {
-    "acc": "accuracy",
-    "balanced_acc": "balanced_accuracy",
-    "precision": "precision_macro",
-    "recall": "recall_macro",
-    "f1": "f1_macro",
-    "macro_f1": "f1_macro",
-    "weighted_f1": "f1_weighted",
-    "auc": "roc_auc",
-    "auroc": "roc_auc",
-    "roc_auc_ovr": "roc_auc",
-    "auprc": "pr_auc",
-    "aupr": "pr_auc",
-    "average_precision": "pr_auc",
-    "matthews": "mcc",
-    "matthews_corrcoef": "mcc",
-    "loss": "log_loss",
-    "logloss": "log_loss",
-    "cross_entropy": "log_loss",
-    "brier_score": "brier",
-}
-
-
-def canonical_metric(name: str) -> str:
-    """The metric name as :data:`METRIC_NAMES` spells it, from the way users write it.
-
-    Case and ``-`` versus ``_`` do not matter; a split prefix (``eval/``, ``eval_``, ``valid_``,
-    ``validation/``, ``val_``, ``test_``, ``train_``) is dropped, and common aliases are mapped
-    (``f1`` -> ``f1_macro``, ``auc`` -> ``roc_auc``, ``auprc`` -> ``pr_auc``, ``loss`` ->
-    ``log_loss`` ...). ``canonical_metric("eval/f1") == "f1_macro"``.
-
-    Raises:
-        ConfigError: the name is none of ours, even after that mapping.
-    """
-    text = str(name).strip().lower().replace("-", "_")
-    while (match := _SPLIT_PREFIX.match(text)) and len(text) > match.end():
-        text = text[match.end() :]
-    text = _ALIASES.get(text, text)
-    if text not in METRIC_NAMES:
-        raise ConfigError(
-            f"unknown metric {name!r}; use one of {', '.join(METRIC_NAMES)} (aliases such as "
-            "'f1', 'auc', 'acc', 'loss' and a split prefix such as 'eval/' are accepted)"
-        )
-    return text
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from genomeflow.errors import InputError
+from genomeflow.io.skops import load_skops
 from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
 
@@ -237,6 +238,4 @@ def load_featuriser(
 
         vectors = KeyedVectors.load_word2vec_format(str(folder / WORD2VEC_FILE), binary=True)
         return Word2VecPooled(settings, tokenizer, vectors)
-    from genomeflow.models.classic import load_skops
-
     return TokenCounts(settings, tokenizer, load_skops(folder / VECTORISER_FILE))

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from genomeflow.errors import ConfigError
+from genomeflow.models.windows import window_spans
 from genomeflow.sequence.chunking import chunk_spans
-from genomeflow.train.windows import window_spans
 
 BASELINES = ("pad", "shuffle")
 
@@ -98,7 +98,7 @@ class Attributor:
     """Integrated Gradients for a loaded transformer classifier.
 
     Args:
-        classifier: a :class:`genomeflow.train.classifier.TransformerClassifier`.
+        classifier: a :class:`genomeflow.models.classifier.TransformerClassifier`.
         steps: interpolation steps between baseline and input (more: smaller delta).
         baseline: ``pad`` (residue tokens -> <pad>) or ``shuffle`` (residue tokens permuted).
         batch_size: windows per attribution call.

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from genomeflow.interpret.attributions import SequenceAttribution
+from genomeflow.report import html_page, html_table, png_image
 from genomeflow.tracking.stage import REPORTS_FOLDER
 
 PAGES = REPORTS_FOLDER  # per-sequence pages and tracks: a stage's reports/ go to MLflow whole
@@ -192,8 +193,6 @@ def summary_page(folder: Path, sequences: int, top: dict[str, str]) -> str:
     """One self-contained page (plots embedded) of the motif summary written into ``folder``:
     what an HTML viewer that shows a single file (the Kubeflow UI) can display."""
     import pandas as pd
-
-    from genomeflow.compare.report import html_page, html_table, png_image
 
     parts = [f"<h1>Integrated Gradients: {sequences} sequences</h1>"]
     for target, kmer in top.items():

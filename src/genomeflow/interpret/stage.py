@@ -58,13 +58,9 @@ def _load(config: InterpretConfig) -> Any:
     """The transformer to explain, loaded only once every input was checked against its
     manifest: input files readable and of its alphabet, literal sequences too, --labels its
     classes, and the output folder writable."""
-    from genomeflow.predict import (
-        check_sequence_inputs,
-        load_classifier,
-        model_manifest,
-        resolve_model,
-    )
-    from genomeflow.train.classifier import TransformerClassifier
+    from genomeflow.models.classifier import TransformerClassifier
+    from genomeflow.models.loading import check_sequence_inputs, load_classifier, model_manifest
+    from genomeflow.tracking.registry import resolve_model
 
     check_readable(config.inputs, "FASTA/FASTQ file")
     check_writable(config.output)

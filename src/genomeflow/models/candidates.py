@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from genomeflow.evaluate import HIGHER_IS_BETTER, evaluate_predictions
+from genomeflow.evaluate import evaluate_predictions
+from genomeflow.metric_names import HIGHER_IS_BETTER
 from genomeflow.models.ensemble import EnsembleClassifier, check_compatible, write_ensemble
 
 

@@ -10,7 +10,6 @@ fresh classification head, initialised from the seed.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genomeflow.errors import ConfigError, InputError, TrackingError
+from genomeflow.errors import ConfigError, InputError
 from genomeflow.models.transformer import CNN, DEFAULT_CONTEXT, PRESETS, ModelSpec
 
 if TYPE_CHECKING:
@@ -173,19 +172,18 @@ class Checkpoint:
 
 
 @functools.lru_cache(maxsize=8)  # sweep trials and folds prepare the same checkpoint
-def open_checkpoint(location: str, trust_remote_code: bool = False) -> Checkpoint:
-    """The checkpoint at ``location`` (a folder, ``runs:/RUN_ID/PATH``, ``models:/NAME@ALIAS``).
+def open_checkpoint(location: str, folder: Path, trust_remote_code: bool = False) -> Checkpoint:
+    """The checkpoint ``location`` (as the user gave it, for messages), read from its local
+    ``folder`` (genomeflow.tracking.checkpoints.local_checkpoint resolves runs:/ and models:/).
 
     Raises:
         InputError: not a checkpoint folder, unreadable config, or model code it ships without
             ``trust_remote_code``.
-        TrackingError: a ``runs:/`` or ``models:/`` URI without a reachable MLflow server.
     """
     import transformers
 
     import genomeflow.models.cnn  # noqa: F401  (a genomeflow-cnn config.json reads as its config)
 
-    folder = _local_folder(location)
     path = folder / "config.json"
     if not path.is_file():
         raise InputError(
@@ -213,39 +211,6 @@ def open_checkpoint(location: str, trust_remote_code: bool = False) -> Checkpoin
             f"--init-from {location}: transformers cannot read its config ({reason})"
         ) from error
     return Checkpoint(location, folder, config)
-
-
-def _local_folder(location: str) -> Path:
-    """A local folder of the checkpoint: the folder itself, or a (cached) download."""
-    if location.startswith("models:/"):
-        from genomeflow.tracking.registry import download_registered
-
-        return download_registered(location)
-    if not location.startswith("runs:/"):
-        return Path(location).expanduser()
-    import mlflow
-
-    from genomeflow.services.state import genomeflow_home
-    from genomeflow.storage import atomic_directory
-    from genomeflow.tracking.runs import recording, resolve_tracking_uri
-
-    uri = resolve_tracking_uri()
-    if uri is None:
-        raise TrackingError(
-            f"--init-from {location}: no MLflow server is known; start `genomeflow services up`, "
-            "set MLFLOW_TRACKING_URI or give --tracking-uri"
-        )
-    key = hashlib.sha256(f"{uri} {location}".encode()).hexdigest()[:16]
-    destination = genomeflow_home() / "checkpoints" / key  # run artifacts do not change
-    if not destination.is_dir():
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        log.info("downloading %s to %s", location, destination)
-        with recording(uri, f"download {location}"), atomic_directory(destination) as partial:
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=location, dst_path=str(partial), tracking_uri=uri
-            )
-    found = [p.parent for p in sorted(destination.rglob("config.json"))]
-    return found[0] if found else destination
 
 
 @contextmanager

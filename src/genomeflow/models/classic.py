@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from genomeflow.errors import ConfigError, InputError
+from genomeflow.io.skops import corrupt_error, load_skops
 
 ModelKind = Literal["rf", "xgb", "logreg"]
 MODEL_KINDS: tuple[str, ...] = ("rf", "xgb", "logreg")
@@ -34,37 +35,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 IMPORTANCE_KIND = {"rf": "impurity", "xgb": "gain", "logreg": "abs_coefficient"}
 MODEL_FILES = {"rf": "model.skops", "xgb": "model.ubj", "logreg": "model.skops"}
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")  # types skops may rebuild from our files
-
-
-def load_skops(path: Path) -> Any:
-    """Load a skops file, trusting scikit-learn/numpy/scipy types only.
-
-    Raises:
-        InputError: the file is missing, truncated or corrupt, or holds other types.
-    """
-    import zipfile
-
-    import skops.io
-
-    if not path.is_file():
-        raise InputError(f"{path}: missing; the model folder is incomplete, train it again")
-    try:
-        untrusted = skops.io.get_untrusted_types(file=path)
-        foreign = [name for name in untrusted if not name.startswith(TRUSTED_PREFIXES)]
-        if foreign:
-            raise InputError(
-                f"{path}: holds types genomeflow does not load ({', '.join(foreign)}); "
-                "it was not written by genomeflow"
-            )
-        return skops.io.load(path, trusted=untrusted)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as error:
-        raise _corrupt(path, error) from error
-
-
-def _corrupt(path: Path, error: BaseException) -> InputError:
-    reason = " ".join(str(error).split())[:200]
-    return InputError(f"{path}: truncated or corrupt ({reason}); re-run `genomeflow baseline`")
 
 
 def _estimator(kind: str, seed: int = 42, n_jobs: int = -1, device: str = "cpu") -> Any:
@@ -203,7 +173,7 @@ class ClassicModel:
             try:
                 model.estimator.load_model(path)
             except (XGBoostError, OSError, ValueError) as error:
-                raise _corrupt(path, error) from error
+                raise corrupt_error(path, error) from error
         else:
             model.estimator = load_skops(path)
         return model

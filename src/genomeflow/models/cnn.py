@@ -121,9 +121,9 @@ def residue_window_spans(length: int, max_length: int, stride: int) -> list[tupl
 def residue_windows(
     sequences: Sequence[str], alphabet: Alphabet | str, max_length: int, stride: int = 0
 ) -> Any:
-    """Sequences as :class:`genomeflow.train.windows.Windows` (no CLS/SEP; see
+    """Sequences as :class:`genomeflow.models.windows.Windows` (no CLS/SEP; see
     :func:`residue_window_spans`), each window an int32 id array."""
-    from genomeflow.train.windows import Windows
+    from genomeflow.models.windows import Windows
 
     windows, owner = [], []
     for index, sequence in enumerate(sequences):
@@ -137,7 +137,7 @@ def residue_windows(
 def reverse_windows(windows: Any, alphabet: Alphabet | str) -> Any:
     """The reverse complement of every residue window (``complement_ids[w[::-1]]``), in the same
     order and with the same owners: the other strand's windows, for strand averaging."""
-    from genomeflow.train.windows import Windows
+    from genomeflow.models.windows import Windows
 
     table = complement_ids(alphabet).astype(np.int32)
     flipped = [table[np.asarray(w)[::-1]] for w in windows.input_ids]

@@ -53,6 +53,7 @@ DEFAULT_CONTEXT = {
 # faster at first); on the tests' tiny planted set 3e-3 finds the motif in 8 epochs.
 DEFAULT_LEARNING_RATE = 5e-4
 LEARNING_RATES = {CNN: 3e-3}
+MANIFEST = "transformer.json"  # what `genomeflow train` writes beside the weights
 WEIGHTS = "model.safetensors"  # what save_pretrained writes
 # Longformer computes its own windowed attention; SDPA kernels do not apply to it.
 EAGER_ONLY = {"longformer"}

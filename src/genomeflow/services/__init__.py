@@ -13,7 +13,7 @@ from genomeflow.config import ServicesConfig
 from genomeflow.services.mlflow_server import healthy, start_mlflow
 from genomeflow.services.objectstore import start_object_store
 from genomeflow.services.process import http_ok, stop
-from genomeflow.services.state import genomeflow_home, pid_alive, read_state, write_state
+from genomeflow.storage.home import genomeflow_home, pid_alive, read_state, write_state
 
 
 def s3_environment(store: dict[str, Any]) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """A real S3 server on loopback: a one-monitor, one-OSD (memstore) Ceph cluster with radosgw.
 
 Ceph RADOS Gateway checks SigV4 signatures, users and keys, multipart uploads and pagination as
-production S3 does (MinIO cannot be installed here; see ../shared/notes/services.md). The OSD
-keeps objects in memory (memstore), so the store is empty after each start: it is for tests and
-for trying genomeflow without a cluster, not for keeping data.
+production S3 does (MinIO, SeaweedFS and Garage had no package in the registries of the
+development machines, probed 2026-11-23, while Debian's radosgw did). The OSD keeps objects in
+memory (memstore), so the store is empty after each start: it is for tests and for trying
+genomeflow without a cluster, not for keeping data.
 """
 
 from __future__ import annotations

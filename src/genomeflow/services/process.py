@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from genomeflow.errors import ServiceError
-from genomeflow.services.state import pid_alive
+from genomeflow.storage.home import pid_alive
 
 
 def spawn(argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from genomeflow.errors import GenomeflowError
+from genomeflow.storage.home import genomeflow_home
 from genomeflow.storage.local import (
     OUTPUT_MARKER,
     atomic_output,
@@ -217,8 +218,6 @@ def _object_metadata(uri: str) -> dict[str, str] | None:
 
 
 def _ledger() -> Path:
-    from genomeflow.services.state import genomeflow_home
-
     return genomeflow_home() / LEDGER_FILE
 
 

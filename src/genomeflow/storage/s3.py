@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from genomeflow.errors import ConfigError, StorageError
+from genomeflow.storage.home import read_state
 
 MULTIPART_BYTES = 8 * 2**20  # multipart threshold and part size
 # Network limits: environment variable -> default. A slow network raises them.
@@ -56,8 +57,6 @@ def settings() -> dict[str, Any]:
     endpoint = next((os.environ[v] for v in ENDPOINT_VARIABLES if os.environ.get(v)), None)
     arguments: dict[str, Any] = {"endpoint_url": endpoint}
     if endpoint is None and not os.environ.get("AWS_ACCESS_KEY_ID"):
-        from genomeflow.services.state import read_state
-
         store = read_state().get("object_store")
         if store:
             arguments = {

@@ -12,23 +12,26 @@ normal quantiles mapped through the inverse CDF); Optuna's internal values (such
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 import re
 import threading
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 from genomeflow.errors import ConfigError, GenomeflowError
-from genomeflow.storage import atomic_output, open_text_output, write_json
-from genomeflow.sweep.spec import HELPER_SUFFIX, NORMAL_KINDS, SweepSpec
+from genomeflow.storage import write_json
+from genomeflow.sweep.outputs import (
+    PARAMS_ATTR,
+    plot_history,
+    plot_parallel_coordinates,
+    write_table,
+)
+from genomeflow.sweep.sampling import pruner, sample_params, sampler
+from genomeflow.sweep.spec import SweepSpec, trial_count
 from genomeflow.tracking.runs import Run
 
 if TYPE_CHECKING:
@@ -36,15 +39,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TRIALS = 20  # trials of a random/bayes sweep without run_cap or --trials
-QUANTILE_EDGE = 1e-6  # normal quantiles are sampled in [edge, 1 - edge]: finite values (+-4.75 sd)
-PARAMS_ATTR = "genomeflow.params"  # trial user attr holding the transformed params
 TRIAL_STATE_TAG = "genomeflow.trial_state"
 OBJECTIVE_METRIC = "objective"
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
-TABLE_COLUMNS = ("number", "state", "value")
 OUTPUTS = ("trials.csv", "best_params.json", "optimisation_history.png", "parallel_coordinate.png")
-PLOT_DPI = 120
 
 
 class SweepError(GenomeflowError):
@@ -123,80 +121,6 @@ class SweepResult:
 def metric_key(name: str) -> str:
     """An MLflow-safe metric name (letters, digits, ``_ - . / :`` and spaces kept)."""
     return re.sub(r"[^\w\-./: ]", "_", name) or OBJECTIVE_METRIC
-
-
-def sample_params(trial: optuna.trial.Trial, spec: SweepSpec) -> dict[str, Any]:
-    """Draw one value per parameter through ``trial.suggest_*``; returns transformed values.
-
-    A grid sweep suggests every parameter as a categorical over its grid values (the
-    GridSampler hands them out). Otherwise each kind uses the matching Optuna distribution,
-    in log space for log kinds, so TPE models what wandb samples.
-    """
-    params: dict[str, Any] = {}
-    for name, parameter in spec.parameters.items():
-        kind = parameter.kind
-        if kind == "constant":
-            params[name] = parameter.value
-            continue
-        if kind == "categorical" or spec.method == "grid":
-            params[name] = trial.suggest_categorical(name, parameter.grid_values())
-            continue
-        if kind in NORMAL_KINDS:
-            # TPE cannot model an unbounded normal: sample its quantile, map it through the CDF
-            quantile = trial.suggest_float(name + HELPER_SUFFIX, QUANTILE_EDGE, 1 - QUANTILE_EDGE)
-            normal = NormalDist(float(parameter.mu or 0.0), float(parameter.sigma or 1.0))
-            drawn = normal.inv_cdf(quantile)
-            drawn = math.exp(drawn) if parameter.is_log else drawn
-        else:
-            low, high = float(parameter.min or 0.0), float(parameter.max or 0.0)
-            if kind == "int_uniform":
-                params[name] = trial.suggest_int(name, int(low), int(high))
-                continue
-            if kind == "q_uniform":
-                low, high = parameter.quantised_range()
-                drawn = trial.suggest_float(name, low, high, step=parameter.q)
-            elif kind == "log_uniform":
-                # exp(U(min, max)) is log-uniform on [e^min, e^max]: sample that, keep the value
-                drawn = trial.suggest_float(name, math.exp(low), math.exp(high), log=True)
-            else:  # uniform, log_uniform_values, q_log_uniform_values
-                drawn = trial.suggest_float(name, low, high, log=parameter.is_log)
-        params[name] = parameter.quantise(drawn) if parameter.q is not None else drawn
-    return params
-
-
-def _sampler(spec: SweepSpec, seed: int) -> optuna.samplers.BaseSampler:
-    import optuna
-
-    if spec.method == "grid":
-        space = {name: p.grid_values() for name, p in spec.searched.items()}
-        return optuna.samplers.GridSampler(space, seed=seed)
-    if spec.method == "bayes":
-        return optuna.samplers.TPESampler(seed=seed)
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def _pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
-    import optuna
-
-    hyperband = spec.early_terminate
-    if hyperband is None:
-        return optuna.pruners.NopPruner()
-    return optuna.pruners.HyperbandPruner(
-        min_resource=hyperband.min_resource,
-        max_resource=hyperband.max_iter,
-        reduction_factor=hyperband.eta,
-    )
-
-
-def trial_count(spec: SweepSpec, trials: int | None) -> int:
-    count = trials if trials is not None else spec.run_cap
-    if spec.method == "grid":
-        size = spec.grid_size()
-        count = size if count is None else min(count, size)  # a grid has no more points
-    count = DEFAULT_TRIALS if count is None else count
-    if count < 1:
-        raise ConfigError(f"trials must be 1 or more, got {count}")
-    return count
 
 
 @contextmanager
@@ -365,8 +289,8 @@ def run_sweep(
         study = optuna.create_study(
             study_name=spec.name,  # hyperband assigns brackets by hashing study name + trial
             direction=direction,
-            sampler=_sampler(spec, seed),
-            pruner=_pruner(spec),
+            sampler=sampler(spec, seed),
+            pruner=pruner(spec),
         )
         with tqdm(total=count, desc=f"sweep {spec.name}", unit="trial", disable=None) as bar:
             progress_lock = threading.Lock()
@@ -397,7 +321,7 @@ def run_sweep(
         folder.mkdir(parents=True, exist_ok=True)
         for name in OUTPUTS:  # a previous sweep's results must not pass for this one's
             (folder / name).unlink(missing_ok=True)
-        files.append(_write_table(folder / "trials.csv", spec, finished))
+        files.append(write_table(folder / "trials.csv", spec, finished))
     if completed == 0:
         first = sweep.first_failure
         cause = f"; the first error: {type(first).__name__}: {first}" if first else ""
@@ -430,8 +354,8 @@ def run_sweep(
         }
         write_json(folder / "best_params.json", summary)
         reports = [folder / "best_params.json"]
-        reports.append(_plot_history(folder / "optimisation_history.png", study, spec))
-        coordinates = _plot_parallel_coordinates(
+        reports.append(plot_history(folder / "optimisation_history.png", study, spec))
+        coordinates = plot_parallel_coordinates(
             folder / "parallel_coordinate.png", spec, finished, direction
         )
         reports += [coordinates] if coordinates is not None else []
@@ -455,140 +379,3 @@ def _best_value(study: optuna.study.Study) -> float | None:
         return study.best_value
     except ValueError:  # no completed trial yet
         return None
-
-
-def _cell(value: Any) -> Any:
-    """A CSV cell: None empty, lists/dicts as JSON, numbers and text as they are."""
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return value
-
-
-def _write_table(path: Path, spec: SweepSpec, trials: list[optuna.trial.FrozenTrial]) -> Path:
-    """trials.csv: number, state, value, the transformed params, duration_s; one row a trial.
-
-    A pruned trial's value is the last value it reported.
-    """
-    names = list(spec.parameters)
-    with open_text_output(path) as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow([*TABLE_COLUMNS, *names, "duration_s"])
-        for trial in sorted(trials, key=lambda t: t.number):
-            params = trial.user_attrs.get(PARAMS_ATTR, {})
-            duration = trial.duration.total_seconds() if trial.duration is not None else None
-            writer.writerow(
-                [
-                    trial.number,
-                    trial.state.name,
-                    _cell(trial.value),
-                    *(_cell(params.get(name)) for name in names),
-                    _cell(None if duration is None else round(duration, 3)),
-                ]
-            )
-    return path
-
-
-def _plot_history(path: Path, study: optuna.study.Study, spec: SweepSpec) -> Path:
-    """Optuna's optimisation-history plot (objective per trial and best so far)."""
-    import matplotlib.pyplot as plt
-    import optuna
-    from optuna.visualization.matplotlib import plot_optimization_history
-
-    # optuna's plot sets pyplot's ggplot style globally: rc_context puts the caller's back
-    with warnings.catch_warnings(), plt.rc_context():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        axes = plot_optimization_history(study, target_name=spec.metric.name)
-        figure = axes.get_figure()
-        try:
-            axes.set_title(f"sweep {spec.name}: optimisation history")
-            with atomic_output(path) as temporary:
-                figure.savefig(temporary, format="png", dpi=PLOT_DPI, bbox_inches="tight")
-        finally:
-            plt.close(figure)
-    return path
-
-
-def _plot_parallel_coordinates(
-    path: Path, spec: SweepSpec, trials: list[optuna.trial.FrozenTrial], direction: str
-) -> Path | None:
-    """One line per completed trial across its (transformed) params and the objective.
-
-    Drawn here rather than with Optuna's plot so the axes show the values the objective saw
-    (not Optuna's internal exponents/quantiles). Log-scale parameters use log axes; categorical
-    choices sit evenly spaced in spec order. Skipped when nothing was searched.
-    """
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
-
-    done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None]
-    searched = spec.searched
-    if not done or not searched:
-        logger.info("sweep %s: no parallel-coordinate plot (nothing searched)", spec.name)
-        return None
-    objective_values = [float(t.value) for t in done]  # type: ignore[arg-type]
-    columns: list[tuple[str, list[float], list[tuple[float, str]]]] = []
-    for name, parameter in searched.items():
-        values = [t.user_attrs[PARAMS_ATTR][name] for t in done]
-        if parameter.kind == "categorical":
-            choices = list(parameter.values or ())
-            spread = max(len(choices) - 1, 1)
-            positions = [choices.index(v) / spread if len(choices) > 1 else 0.5 for v in values]
-            ticks = [
-                (i / spread if len(choices) > 1 else 0.5, str(c)) for i, c in enumerate(choices)
-            ]
-            columns.append((name, positions, ticks))
-        else:
-            columns.append((name, *_scaled(values, parameter.is_log)))
-    columns.append((spec.metric.name, *_scaled(objective_values, False)))
-
-    width = max(6.0, 1.5 * len(columns) + 1.5)
-    figure = Figure(figsize=(width, 4.5), layout="constrained")
-    axes = figure.add_subplot()
-    colour_map = colormaps["viridis" if direction == "maximize" else "viridis_r"]
-    norm = Normalize(min(objective_values), max(objective_values))
-    order = sorted(
-        range(len(done)),
-        key=lambda i: objective_values[i] if direction == "maximize" else -objective_values[i],
-    )  # best drawn last, on top
-    xs = list(range(len(columns)))
-    for i in order:
-        ys = [column[1][i] for column in columns]
-        axes.plot(xs, ys, color=colour_map(norm(objective_values[i])), alpha=0.7, linewidth=1.2)
-    for x, (_, _, ticks) in enumerate(columns):
-        axes.axvline(x, color="0.3", linewidth=0.8)
-        for position, label in ticks:
-            axes.text(x + 0.03, position, label, fontsize=7, va="center", ha="left")
-    axes.set_xticks(xs, [column[0] for column in columns], rotation=20, ha="right")
-    axes.set_yticks([])
-    axes.set_xlim(-0.1, len(columns) - 0.6)
-    axes.set_ylim(-0.05, 1.05)
-    for side in ("left", "right", "top"):
-        axes.spines[side].set_visible(False)
-    figure.colorbar(ScalarMappable(norm=norm, cmap=colour_map), ax=axes, label=spec.metric.name)
-    axes.set_title(f"sweep {spec.name}: {len(done)} completed trials")
-    with atomic_output(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=PLOT_DPI)
-    return path
-
-
-def _scaled(values: list[Any], log: bool) -> tuple[list[float], list[tuple[float, str]]]:
-    """Positions of numbers in [0, 1] (log10 scale when ``log``) and min/mid/max tick labels."""
-    numbers = [float(v) for v in values]
-    use_log = log and min(numbers) > 0
-    points = [math.log10(v) for v in numbers] if use_log else numbers
-    low, high = min(points), max(points)
-    span = high - low
-    if span == 0:
-        return [0.5] * len(points), [(0.5, f"{numbers[0]:.3g}")]
-    positions = [(p - low) / span for p in points]
-    middle = low + span / 2
-    ticks = [
-        (0.0, f"{min(numbers):.3g}"),
-        (0.5, f"{10**middle if use_log else middle:.3g}"),
-        (1.0, f"{max(numbers):.3g}"),
-    ]
-    return positions, ticks

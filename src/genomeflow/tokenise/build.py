@@ -42,6 +42,13 @@ class TokeniseSummary:
     corpus_residues: int
     trained_on_residues: int
 
+    def metrics(self) -> dict[str, float]:
+        return {
+            "vocab_size": self.vocab_size,
+            "corpus_residues": self.corpus_residues,
+            "trained_on_residues": self.trained_on_residues,
+        }
+
 
 def residue_letters(alphabet: Alphabet, case: str) -> list[str]:
     """Residue characters a tokeniser must know (IUPAC codes included, gaps left out)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from genomeflow import __version__
-from genomeflow.errors import TrackingError
+from genomeflow.errors import TrackingError, first_line
 
 # MLflow waits 120 s for each answer and retries a failed request up to 7 times with backoff
 # factor 2: many minutes on a silent server. genomeflow's defaults give up after about 25 s (8 s
@@ -68,7 +68,7 @@ def resolve_tracking_uri(uri: str | None = None, home: str | None = None) -> str
     """
     chosen = uri if uri is not None else os.environ.get("MLFLOW_TRACKING_URI")
     if chosen is None:
-        from genomeflow.services.state import read_state
+        from genomeflow.storage.home import read_state
 
         chosen = read_state(home).get("mlflow", {}).get("uri")
     return None if chosen is None or chosen.strip().lower() in NO_TRACKING else chosen
@@ -159,9 +159,8 @@ def failure_message(uri: str, what: str, error: BaseException) -> str:
                 "`genomeflow services up` or check MLFLOW_TRACKING_URI / --tracking-uri, "
                 f"{no_tracking}"
             )
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return (
-        f"MLflow at {uri} could not {what} ({first_line[:300]}); start it with "
+        f"MLflow at {uri} could not {what} ({first_line(error)}); start it with "
         f"`genomeflow services up`, {no_tracking}"
     )
 
@@ -235,15 +234,6 @@ class Run:
                 client.log_artifacts(self.run_id, str(path), folder)
             else:
                 client.log_artifact(self.run_id, str(path), folder)
-
-    def log_json(self, payload: Any, name: str) -> None:
-        """Store a JSON document as an artifact called ``name``."""
-        if not self.active:
-            return
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / name
-            path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-            self.log_artifact(path)
 
     def log_input(self, name: str, digest: str, source: str, context: str = "input") -> None:
         """Record a dataset input by name, digest and source (``mlflow.log_input``).

@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 from genomeflow.errors import InputError
+from genomeflow.models.batching import Collator
+from genomeflow.models.inference import Runtime
 from genomeflow.models.transformer import model_inputs
+from genomeflow.models.windows import encode_windows
 from genomeflow.tokenise.corpus import cut
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
-from genomeflow.train.batching import Collator
-from genomeflow.train.loop import LAST, STATE, Runtime
-from genomeflow.train.windows import encode_windows
+from genomeflow.train.loop import LAST, STATE
 
 SEGMENT = 20_000  # residues tokenised at a time, so chromosome-sized records stay cheap
 ENCODE_BATCH = 64  # segments per tokeniser call

@@ -4,13 +4,11 @@ items, checked by name and applied onto the stage config (which validates the va
 from __future__ import annotations
 
 import dataclasses
-import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from genomeflow.config import (
     HYPERPARAMETERS,
-    IGNORED_REFERENCE_PARAMETERS,
     SettingTypeError,
     TransformerConfig,
     field_types,
@@ -19,33 +17,9 @@ from genomeflow.config import (
     typed_value,
 )
 from genomeflow.errors import ConfigError
+from genomeflow.sweep.hyperparameters import usable_names
 
-log = logging.getLogger(__name__)
 T = TypeVar("T", bound=TransformerConfig)
-
-
-def usable_names(names: Iterable[str], source: str) -> list[str]:
-    """The names a transformer stage can set; the reference's unused ones dropped with a warning.
-
-    Raises:
-        ConfigError: a name is neither a hyperparameter nor one the reference ignored.
-    """
-    names = list(names)
-    ignored = [n for n in names if n in IGNORED_REFERENCE_PARAMETERS]
-    if ignored:
-        log.warning(
-            "%s: %s ignored: the reference toolkit sampled them but never applied them, and "
-            "AdamW has no such settings",
-            source,
-            ", ".join(ignored),
-        )
-    unknown = sorted(set(names) - set(HYPERPARAMETERS) - set(IGNORED_REFERENCE_PARAMETERS))
-    if unknown:
-        raise ConfigError(
-            f"{source}: {', '.join(unknown)} not transformer hyperparameter(s); valid names: "
-            f"{', '.join(HYPERPARAMETERS)}"
-        )
-    return [n for n in names if n not in IGNORED_REFERENCE_PARAMETERS]
 
 
 def with_hyperparameters(config: T, values: Mapping[str, Any], source: str) -> T:

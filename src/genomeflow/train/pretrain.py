@@ -119,10 +119,11 @@ def pretrain_model(config: PretrainConfig) -> PretrainSummary:
     import torch
     from transformers import DataCollatorForLanguageModeling
 
+    from genomeflow.models.batching import Collator
+    from genomeflow.models.inference import Runtime
     from genomeflow.tracking import active_run
     from genomeflow.train import mlm
-    from genomeflow.train.batching import Collator
-    from genomeflow.train.loop import LAST, STATE, Runtime, _parameter_groups
+    from genomeflow.train.loop import LAST, STATE, _parameter_groups
 
     check_writable(config.output)
     tokenizer, sequences, inputs = open_corpus(config)

@@ -31,6 +31,7 @@ from genomeflow.io.files import file_digests
 from genomeflow.models.transformer import (
     CNN,
     DEFAULT_CONTEXT,
+    MANIFEST,
     PRESETS,
     WEIGHTS,
     ModelSpec,
@@ -39,6 +40,7 @@ from genomeflow.models.transformer import (
     count_parameters,
     learning_rate,
 )
+from genomeflow.models.windows import default_stride, encode_windows
 from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.storage import (
     atomic_directory,
@@ -47,6 +49,7 @@ from genomeflow.storage import (
     file_digest,
     write_json,
 )
+from genomeflow.sweep.katib_metrics import KATIB_METRICS
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
 from genomeflow.train.loop import (
     LAST,
@@ -59,13 +62,10 @@ from genomeflow.train.loop import (
     fit,
 )
 from genomeflow.train.params import resolve_hyperparameters
-from genomeflow.train.windows import default_stride, encode_windows
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "transformer.json"
 REPORTS = "reports"
-KATIB_METRICS = ("accuracy", "balanced_accuracy", "mcc", "roc_auc", "pr_auc")
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,10 @@ def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> P
     architecture, preset, checkpoint, tokenizer = config.architecture, config.preset, None, None
     if config.init_from:  # the checkpoint's architecture, size and context
         from genomeflow.models.checkpoint import open_checkpoint
+        from genomeflow.tracking.checkpoints import local_checkpoint
 
-        checkpoint = open_checkpoint(str(config.init_from), config.trust_remote_code)
+        location = str(config.init_from)
+        checkpoint = open_checkpoint(location, local_checkpoint(location), config.trust_remote_code)
         if config.architecture == CNN and checkpoint.architecture != CNN:
             raise InputError(
                 f"--init-from {config.init_from}: a {checkpoint.architecture} checkpoint, not a "

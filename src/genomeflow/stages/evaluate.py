@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from genomeflow.config import EvaluateConfig
+from genomeflow.data import load_dataset
 from genomeflow.errors import InputError
 from genomeflow.evaluate.metrics import Evaluation, evaluate_predictions
 from genomeflow.evaluate.plots import write_evaluation
+from genomeflow.models.loading import load_classifier, model_manifest
+from genomeflow.report import html_page, html_table, number, png_image
 from genomeflow.storage import atomic_directory, check_writable
+from genomeflow.tracking.registry import resolve_model
 
 REPORT = "report.html"
 SHOWN = ("accuracy", "balanced_accuracy", "f1_macro", "mcc", "roc_auc", "pr_auc", "log_loss")
@@ -44,7 +48,7 @@ def evaluate_model(config: EvaluateConfig) -> EvaluateSummary:
     """
     check_writable(config.output)
     classifier, dataset = model_and_dataset(config.model, config.dataset)
-    rows = split_rows(dataset, config.dataset, config.split)
+    rows = dataset.rows(config.split, config.dataset)
     label_names = list(classifier.label_names)
     probabilities = classifier.predict_proba(rows["sequence"].tolist())
     evaluation = evaluate_predictions(rows["label"].to_numpy(), probabilities, label_names)
@@ -65,9 +69,6 @@ def model_and_dataset(model: str, dataset: str) -> tuple[Any, Any]:
         InputError: either cannot be read (a file missing, truncated or corrupt), or their
             classes or alphabets differ.
     """
-    from genomeflow.data import load_dataset
-    from genomeflow.predict import load_classifier, model_manifest, resolve_model
-
     loaded = load_dataset(dataset)
     folder = resolve_model(model)
     _, manifest = model_manifest(folder)
@@ -85,18 +86,8 @@ def model_and_dataset(model: str, dataset: str) -> tuple[Any, Any]:
     return load_classifier(folder), loaded
 
 
-def split_rows(dataset: Any, source: str, split: str) -> Any:
-    """One split's rows; an empty split is an InputError naming the dataset."""
-    rows = dataset.splits[split]
-    if rows.empty:
-        raise InputError(f"{source}: the {split} split is empty; rebuild the dataset")
-    return rows
-
-
 def report_page(evaluation: Evaluation, title: str, plots: dict[str, bytes]) -> str:
     """One HTML page: headline metrics, per-class scores and the plots (name -> PNG), embedded."""
-    from genomeflow.compare.report import html_page, html_table, number, png_image
-
     headline = html_table(
         ["metric", "value"], [[name, number(evaluation.metrics.get(name))] for name in SHOWN]
     )

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from genomeflow.storage import atomic_output
+from genomeflow.storage.local import atomic_output
 
 STATE_FILE = "services.json"
 

@@ -18,13 +18,12 @@ import numpy as np
 
 from genomeflow.data.build import TOKENISER_FOLDER
 from genomeflow.io.files import check_digests
-from genomeflow.models.transformer import CNN, load_model
+from genomeflow.models.inference import Runtime, sequence_probabilities
+from genomeflow.models.transformer import CNN, MANIFEST, load_model
+from genomeflow.models.windows import Windows, encode_windows
 from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.storage import read_manifest
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
-from genomeflow.train.loop import Runtime, sequence_probabilities
-from genomeflow.train.train import MANIFEST
-from genomeflow.train.windows import Windows, encode_windows
 
 PRODUCER = "genomeflow train"  # the command that writes the folder, named in errors' fixes
 

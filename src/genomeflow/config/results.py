@@ -1,0 +1,267 @@
+"""Configs of the stages that use trained models: predict, register, interpret, compare,
+evaluate and summarise."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from genomeflow.config.base import (
+    StageConfig,
+    _alphabet_or_none,
+    _require,
+    alphabet_option,
+    duplicate_ids_option,
+    option,
+)
+from genomeflow.metric_names import canonical_metric, metric_choice
+from genomeflow.sequence.alphabet import Alphabet
+
+
+@dataclass
+class PredictConfig(StageConfig):
+    """Settings of ``genomeflow predict``: class probabilities for new sequences."""
+
+    model: str = option(
+        help="model folder (genomeflow baseline or train), or models:/NAME@ALIAS",
+        positional=True,
+        role="input",
+    )
+    inputs: list[str] = option(
+        help="FASTA/FASTQ files (plain or .gz) to score", positional=True, role="input"
+    )
+    output: str = option(
+        help="predictions table: .csv, .tsv or .parquet (id, file, label, probability per class)",
+        short="-o",
+        role="output",
+    )
+    batch_size: int = option(1024, help="sequences scored per batch")
+    reverse_complement: bool = option(
+        False, help="average each sequence's probabilities with its reverse complement's"
+    )
+    alphabet: Alphabet | None = alphabet_option()
+    allow_duplicate_ids: bool = duplicate_ids_option()
+
+    def __post_init__(self) -> None:
+        _require(bool(self.inputs), "give the FASTA/FASTQ files to score")
+        _require(
+            Path(self.output).suffix.lower() in (".csv", ".tsv", ".parquet"),
+            f"--output {self.output}: end the name in .csv, .tsv or .parquet",
+        )
+        _require(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
+        self.alphabet = _alphabet_or_none(self.alphabet)
+
+
+# A registered model name genomeflow accepts. MLflow forbids '/' and ':' (and path tricks such as
+# '..'); '@' would break `models:/NAME@alias` and spaces break command lines: a plain subset.
+REGISTERED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,249}")
+
+
+@dataclass
+class RegisterConfig(StageConfig):
+    """Settings of ``genomeflow register``: a new MLflow model version and the champion gate."""
+
+    models: list[str] = option(
+        help="model folders of one run, every one a candidate (genomeflow baseline or train): the "
+        "best on the dataset's VALID split is the challenger",
+        positional=True,
+        role="input",
+    )
+    name: str = option(
+        help="registered model name: letters, digits, '_', '.', '-' (e.g. promoters)", short="-n"
+    )
+    dataset: str = option(
+        help="dataset folder whose test split scores challenger and champion (the challenger's "
+        "dataset, or one with the same classes)",
+        role="input",
+    )
+    metric: str = option(
+        "f1_macro",
+        help="the gate's metric (f1_macro, mcc, roc_auc, log_loss...; eval/f1 style accepted); "
+        "lower-is-better metrics such as log_loss count a drop as a gain",
+    )
+    min_gain: float = option(
+        0.0,
+        help="the challenger becomes champion only if it beats the champion by more than this "
+        "(0: strictly better; a tie keeps the champion)",
+    )
+    ensemble_top: int = option(
+        3,
+        help="also make the mean-probability ensemble of the K best candidates (on valid) a "
+        "candidate; 0 or 1: no ensemble",
+    )
+    report: str | None = option(
+        None, help="also write the gate decision to this JSON file", role="output"
+    )
+
+    def __post_init__(self) -> None:
+        _require(bool(self.models), "give the model folder(s) to register")
+        _require(
+            self.ensemble_top >= 0, f"--ensemble-top must be 0 or more, got {self.ensemble_top}"
+        )
+        _require(
+            isinstance(self.name, str) and REGISTERED_NAME.fullmatch(self.name) is not None,
+            f"--name {self.name!r}: use letters, digits, '_', '.' and '-' only (no '/', ':', '@' "
+            "or spaces), starting with a letter or digit, at most 250 characters",
+        )
+        _require(
+            bool(self.dataset),
+            "give --dataset: the dataset folder whose test split the gate scores",
+        )
+        self.metric = canonical_metric(self.metric)
+        _require(
+            self.min_gain >= 0 and self.min_gain != float("inf"),
+            f"--min-gain must be a finite number >= 0, got {self.min_gain}",
+        )
+        _require(
+            self.report is None or Path(self.report).suffix.lower() == ".json",
+            f"--report {self.report}: end the file name in .json",
+        )
+
+
+@dataclass
+class InterpretConfig(StageConfig):
+    """Settings of ``genomeflow interpret``: Integrated Gradients reports and motif summaries."""
+
+    model: str = option(
+        help="transformer model folder (genomeflow train), or models:/NAME@ALIAS",
+        positional=True,
+        role="input",
+    )
+    output: str = option(
+        help="report folder: index.html, sequences/, attributions, motif tables",
+        short="-o",
+        role="output",
+    )
+    inputs: list[str] = option([], help="FASTA/FASTQ files to explain", role="input")
+    sequences: list[str] = option([], help="literal sequences to explain (ids seq1, seq2...)")
+    labels: list[str] = option(
+        [], help="the true class of each input file, in order (shown in the reports)"
+    )
+    limit: int = option(500, help="most records read from the input files, in file order")
+    target: str | None = option(
+        None, help="class to attribute to", shown="each sequence's predicted class"
+    )
+    steps: int = option(50, help="Integrated Gradients interpolation steps")
+    baseline: Literal["pad", "shuffle"] = option(
+        "pad", help="reference input: residue tokens as <pad>, or the same tokens shuffled"
+    )
+    batch_size: int = option(16, help="windows attributed per call (many sequences at once)")
+    internal_batch_size: int = option(
+        256, help="interpolated windows per forward pass (lower it if memory runs out)"
+    )
+    motif_k: int = option(0, help="k-mer length of the motif summary", shown="6; protein 3")
+    motif_top: int = option(20, help="k-mers listed per class in the motif summary")
+    seed: int = option(42, help="seed of shuffled baselines and control shuffles")
+    alphabet: Alphabet | None = alphabet_option()
+
+    def __post_init__(self) -> None:
+        _require(bool(self.inputs or self.sequences), "give FASTA files and/or --sequences")
+        _require(
+            not self.labels or len(self.labels) == len(self.inputs),
+            f"--labels: give one class per input file ({len(self.inputs)}), got {len(self.labels)}",
+        )
+        self._check_choices()
+        for name in ("limit", "steps", "batch_size", "internal_batch_size", "motif_top"):
+            _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
+        _require(self.motif_k >= 0, "--motif-k must be 0 (automatic) or more")
+        self.alphabet = _alphabet_or_none(self.alphabet)
+
+
+@dataclass
+class CompareConfig(StageConfig):
+    """Settings of ``genomeflow compare``: weightwatcher analysis of transformer models."""
+
+    models: list[str] = option(
+        help="transformer model folders (genomeflow train) or models:/NAME@ALIAS",
+        positional=True,
+        role="input",
+    )
+    output: str = option(
+        help="report folder: layers.tsv, summary.tsv, alpha_histogram.png, alpha_by_layer.png, "
+        "report.md, report.html",
+        short="-o",
+        role="output",
+    )
+    names: list[str] | None = option(
+        None, help="a name per model, in order, for tables and plots", shown="the folder names"
+    )
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(self.models), "give one or more model folders (or models:/NAME@ALIAS) to compare"
+        )
+        _require(bool(self.output), "give a report folder (--output compare/)")
+        _require(
+            self.names is None or len(self.names) == len(self.models),
+            f"--names: give one name per model ({len(self.models)}), got {len(self.names or [])}",
+        )
+
+
+@dataclass
+class EvaluateConfig(StageConfig):
+    """Settings of ``genomeflow evaluate``: score a saved model on one split of a dataset."""
+
+    model: str = option(
+        help="model folder (genomeflow baseline or train) or models:/NAME@ALIAS",
+        positional=True,
+        role="input",
+    )
+    dataset: str = option(help="dataset folder with the model's classes", role="input")
+    output: str = option(
+        help="report folder: <split>_metrics.json, ROC/PR/confusion/calibration plots, report.html",
+        short="-o",
+        role="output",
+    )
+    split: Literal["train", "valid", "test"] = option("test", help="the split to score")
+
+    def __post_init__(self) -> None:
+        _require(bool(self.model), "give the model folder (or models:/NAME@ALIAS) to evaluate")
+        _require(bool(self.dataset), "give the dataset to score it on (--dataset DATASET)")
+        _require(bool(self.output), "give a report folder (--output evaluation/)")
+
+
+@dataclass
+class SummariseConfig(StageConfig):
+    """Settings of ``genomeflow summarise``: one metric across runs and result folders."""
+
+    output: str = option(
+        help="report folder: runs.tsv, summary.tsv and METRIC.png (violin + box plot)",
+        short="-o",
+        role="output",
+    )
+    folders: list[str] = option(
+        [],
+        help="result folders: model folders (genomeflow train or baseline) and crossval folders",
+        positional=True,
+        shown="none",
+        role="input",
+    )
+    from_experiment: str | None = option(
+        None,
+        help="MLflow experiment whose finished runs to summarise (train, baseline, crossval "
+        "folds, sweep trials), read from the server of --tracking-uri, $MLFLOW_TRACKING_URI "
+        "or `genomeflow services up`",
+    )
+    metric: str = option(
+        "f1_macro",
+        help="metric to compare (f1_macro, mcc, roc_auc, auc...); a prefix keeps one split: "
+        "test_, cv_/held_ (cross-validation folds), valid_/eval/ (validation, sweep trials)",
+        shown="f1_macro: test values, cv folds and sweep trials",
+    )
+    group_by: str = option(
+        "stage",
+        help="stage: the method each run trained (distilbert-tiny, tfidf+rf); name: the run "
+        "or folder name; else a hyperparameter whose values are the groups (learning_rate)",
+    )
+
+    def __post_init__(self) -> None:
+        _require(
+            bool(self.folders) or bool(self.from_experiment),
+            "give result folders and/or --from-experiment NAME to summarise",
+        )
+        _require(bool(self.output), "give a report folder (--output summary/)")
+        _require(bool(self.group_by), "--group-by: give stage, name or a hyperparameter name")
+        metric_choice(self.metric)  # fail early on a metric genomeflow does not compute

@@ -1,0 +1,176 @@
+"""The trial template of a Katib Experiment: a ``batch/v1`` Job running ``genomeflow train
+DATASET --output=PREFIX/<trial> ...`` in the project image, with the GPU request, node selector,
+toleration, resources and Secret references of :mod:`genomeflow.cluster`.
+
+Every searched parameter becomes a ``${trialParameters.X}`` flag of the command, X defined once
+and referring to an Experiment parameter; the shared train settings, the sweep metric and the
+spec's constants become fixed flags. Secrets are referenced by name, never written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kubeflow.katib import V1beta1ParameterSpec, V1beta1TrialParameterSpec, V1beta1TrialTemplate
+from kubernetes import client as k8s
+
+from genomeflow.cluster import ClusterSettings, SecretEnv
+from genomeflow.config import TrainConfig
+from genomeflow.errors import ConfigError
+from genomeflow.metric_names import canonical_metric
+from genomeflow.sweep.katib_parameters import decimal_text
+from genomeflow.sweep.spec import SweepSpec
+
+CONTAINER = "training-container"  # the primary container name of Katib's examples
+TRIAL_NAME = "trialName"  # the trial parameter holding the trial's own name
+ISTIO_ANNOTATION = {"sidecar.istio.io/inject": "false"}  # as Katib's examples: no mesh sidecar
+# `genomeflow train` settings a trial never takes from the sweep's settings: per-trial paths
+# and the hyperparameter sources already resolved into values.
+NOT_TRIAL_FLAGS = frozenset(
+    {"dataset", "output", "params", "params_file", "params_from_run", "checkpoints", "resume"}
+)
+
+
+def _trial_parameter(name: str) -> str:
+    """The trial-template name of a hyperparameter, camelCase as Katib's examples
+    (``learning_rate`` -> ``learningRate``)."""
+    first, *rest = re.split(r"[_.\-]+", name)
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _flag_name(name: str) -> str:
+    """A setting's flag without its dashes (``learning_rate`` -> ``learning-rate``)."""
+    return name.replace("_", "-")
+
+
+def _flag(name: str, value: Any) -> str:
+    """One ``genomeflow train`` argument (``--learning-rate=0.001``, ``--no-compile``)."""
+    option = _flag_name(name)
+    if isinstance(value, bool):
+        return f"--{option}" if value else f"--no-{option}"
+    if isinstance(value, float):
+        value = decimal_text(value)
+    return f"--{option}={value}"
+
+
+def _secret_env(secret: SecretEnv) -> list[k8s.V1EnvVar]:
+    """Environment variables read from a Secret by reference: no value is ever written here."""
+
+    def ref(key: str, optional: bool) -> k8s.V1EnvVar:
+        selector = k8s.V1SecretKeySelector(name=secret.name, key=key, optional=optional or None)
+        return k8s.V1EnvVar(name=key, value_from=k8s.V1EnvVarSource(secret_key_ref=selector))
+
+    return [ref(key, False) for key in secret.keys] + [
+        ref(key, True) for key in secret.optional_keys
+    ]
+
+
+def _resources(cluster: ClusterSettings) -> k8s.V1ResourceRequirements:
+    heavy, gpu = cluster.heavy, cluster.gpu
+    limits = {"cpu": heavy.cpu_limit, "memory": heavy.memory_limit, gpu.resource: str(gpu.count)}
+    return k8s.V1ResourceRequirements(
+        requests={"cpu": heavy.cpu, "memory": heavy.memory},
+        limits={name: value for name, value in limits.items() if value is not None},
+    )
+
+
+def _trial_job(command: list[str], cluster: ClusterSettings, mlflow_experiment: str) -> k8s.V1Job:
+    """The trial's ``batch/v1`` Job: one GPU pod, never restarted (a failed trial is Katib's to
+    count), without an Istio sidecar (it would keep the Job from completing)."""
+    env = [k8s.V1EnvVar(name="GENOMEFLOW_EXPERIMENT", value=mlflow_experiment)]
+    for secret in cluster.secrets:
+        env += _secret_env(secret)
+    container = k8s.V1Container(
+        name=CONTAINER,
+        image=cluster.image,
+        command=command,  # Katib's StdOut collector wraps `command`: it must be set, not args
+        env=env,
+        resources=_resources(cluster),
+    )
+    pod = k8s.V1PodSpec(
+        containers=[container],
+        node_selector={cluster.gpu.node_label: cluster.gpu.node_value},
+        tolerations=[
+            k8s.V1Toleration(key=cluster.gpu.taint_key, operator="Exists", effect="NoSchedule")
+        ],
+        restart_policy="Never",
+    )
+    template = k8s.V1PodTemplateSpec(
+        metadata=k8s.V1ObjectMeta(annotations=dict(ISTIO_ANNOTATION)), spec=pod
+    )
+    return k8s.V1Job(api_version="batch/v1", kind="Job", spec=k8s.V1JobSpec(template=template))
+
+
+def _fixed_flags(
+    spec: SweepSpec, train_flags: Mapping[str, Any], searched: Sequence[str]
+) -> dict[str, Any]:
+    """The settings every trial shares: the train flags, the sweep metric (trials choose
+    their checkpoint and stop early on it, as local trials do) and the spec's constants."""
+    known = {item.name for item in dataclasses.fields(TrainConfig)} - NOT_TRIAL_FLAGS
+    unknown = sorted(set(train_flags) - known)
+    if unknown:
+        raise ConfigError(
+            f"train flags {', '.join(unknown)} are not `genomeflow train` settings a trial can "
+            f"share; valid: {', '.join(sorted(known))}"
+        )
+    constants = {n: p.value for n, p in spec.parameters.items() if not p.searched}
+    fixed = {**train_flags, "metric": canonical_metric(spec.metric.name), **constants}
+    return {name: value for name, value in fixed.items() if name not in searched}
+
+
+def trial_template(
+    spec: SweepSpec,
+    parameters: Sequence[V1beta1ParameterSpec],
+    *,
+    dataset: str,
+    output: str,
+    train_flags: Mapping[str, Any],
+    cluster: ClusterSettings,
+    mlflow_experiment: str,
+) -> V1beta1TrialTemplate:
+    """The trial template: ``genomeflow train`` with a ``${trialParameters.X}`` per searched
+    parameter, each X defined once and referring to an Experiment parameter.
+
+    Args:
+        spec: the sweep (its metric and constants become fixed flags).
+        parameters: the Experiment's parameters, one flag each.
+        dataset: URI of the dataset folder every trial trains on.
+        output: URI prefix of the trial models; a trial writes ``<output>/<trial name>``.
+        train_flags: ``genomeflow train`` settings every trial shares, by field name.
+        cluster: image, GPU scheduling, resources and Secrets of the trial pods.
+        mlflow_experiment: the MLflow experiment the trials record their runs in.
+
+    Raises:
+        ConfigError: a train flag no trial can take.
+    """
+    names = [parameter.name for parameter in parameters]
+    trial_parameters = [
+        V1beta1TrialParameterSpec(
+            name=TRIAL_NAME,
+            description="the trial's name: its model folder",
+            reference="${trialSpec.Name}",
+        )
+    ] + [
+        V1beta1TrialParameterSpec(
+            name=_trial_parameter(name),
+            description=f"genomeflow train --{_flag_name(name)}",
+            reference=name,
+        )
+        for name in names
+    ]
+    command = [
+        "genomeflow",
+        "train",
+        dataset,
+        f"--output={output.rstrip('/')}/${{trialParameters.{TRIAL_NAME}}}",
+        *(_flag(name, value) for name, value in _fixed_flags(spec, train_flags, names).items()),
+        *(f"--{_flag_name(name)}=${{trialParameters.{_trial_parameter(name)}}}" for name in names),
+    ]
+    return V1beta1TrialTemplate(
+        primary_container_name=CONTAINER,
+        trial_parameters=trial_parameters,
+        trial_spec=_trial_job(command, cluster, mlflow_experiment),
+    )

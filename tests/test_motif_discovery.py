@@ -17,7 +17,7 @@ from helpers import fasta_text, make_dataset, write_text
 
 UNTRACKED = ["--tracking-uri", "none"]
 PLANTED = "MA0139.2"  # CTCF, JASPAR CORE vertebrates: an information-rich matrix
-LENGTH = 120  # bp per sequence
+LENGTH = 100  # bp per sequence
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -59,14 +59,14 @@ def planted(count: int, seed: int, matrix: np.ndarray | None) -> list[tuple[str,
 @pytest.mark.slow
 def test_a_planted_jaspar_motif_is_discovered_and_named(tmp_path):
     matrix = ctcf_counts()
-    dataset = make_dataset(tmp_path, planted(250, 1, matrix), planted(250, 2, None))
+    dataset = make_dataset(tmp_path, planted(150, 1, matrix), planted(150, 2, None))
     model = tmp_path / "model"
-    flags = ["--architecture", "cnn", "--preset", "tiny", "--batch-size", "32", "--epochs", "6"]
+    flags = ["--architecture", "cnn", "--preset", "tiny", "--batch-size", "32", "--epochs", "5"]
     assert main(["train", dataset, "-o", str(model), *flags, "--patience", "0", *UNTRACKED]) == 0
-    positives = write_text(tmp_path / "ctcf.fa", fasta_text(planted(200, 3, matrix)))
+    positives = write_text(tmp_path / "ctcf.fa", fasta_text(planted(100, 3, matrix)))
     report = tmp_path / "report"
     args = ["interpret", str(model), "-o", str(report), "--inputs", str(positives)]
-    assert main([*args, "--target", "promoter", "--steps", "16", *UNTRACKED]) == 0
+    assert main([*args, "--target", "promoter", "--steps", "8", *UNTRACKED]) == 0
 
     table = pd.read_csv(report / "motifs.tsv", sep="\t")
     named = table[(table["best_match"] == PLANTED) & (table["q_value"] < 0.05)]

@@ -59,11 +59,11 @@ def planted(count: int, seed: int, matrix: np.ndarray | None) -> list[tuple[str,
 @pytest.mark.slow
 def test_a_planted_jaspar_motif_is_discovered_and_named(tmp_path):
     matrix = ctcf_counts()
-    dataset = make_dataset(tmp_path, planted(150, 1, matrix), planted(150, 2, None))
+    dataset = make_dataset(tmp_path, planted(200, 1, matrix), planted(200, 2, None))
     model = tmp_path / "model"
     flags = ["--architecture", "cnn", "--preset", "tiny", "--batch-size", "32", "--epochs", "5"]
     assert main(["train", dataset, "-o", str(model), *flags, "--patience", "0", *UNTRACKED]) == 0
-    positives = write_text(tmp_path / "ctcf.fa", fasta_text(planted(100, 3, matrix)))
+    positives = write_text(tmp_path / "ctcf.fa", fasta_text(planted(150, 3, matrix)))
     report = tmp_path / "report"
     args = ["interpret", str(model), "-o", str(report), "--inputs", str(positives)]
     assert main([*args, "--target", "promoter", "--steps", "8", *UNTRACKED]) == 0

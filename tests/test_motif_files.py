@@ -90,6 +90,7 @@ def test_bad_motif_files_are_one_line_input_errors(tmp_path, content, message):
     assert "bad.meme" in str(raised.value) and "\n" not in str(raised.value)
 
 
+@pytest.mark.slow
 def test_jaspar_core_matches_pyjaspar_and_bad_choices_name_the_fix():
     from pyjaspar import jaspardb
 

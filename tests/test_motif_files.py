@@ -166,3 +166,31 @@ def test_trim_span_and_one_hot():
     assert encoded.shape == (2, 5, 4) and encoded.dtype == np.float32
     assert encoded[0, 4].sum() == 0 and encoded[1, 2:].sum() == 0  # N and padding: empty
     np.testing.assert_array_equal(encoded[1, :2].argmax(1), [0, 1])
+
+
+def test_seqlets_map_back_to_their_sequences_on_both_strands():
+    from genomeflow.interpret.discovery import Pattern, _motif
+
+    cwm = np.zeros((8, 4))
+    cwm[2:5] = 0.5  # positions 2-4 carry the motif: the trimmed span
+    pfm = np.full((8, 4), 0.25)
+    seqlets = ((0, 10, 18, False), (1, 10, 18, True), (2, 0, 8, True))
+    sequences = ["A" * 30, "C" * 30, "G" * 5]
+    found = _motif(Pattern(1, pfm, cwm, seqlets), "m", "p", "ACGT", sequences)
+    places = [(o.index, o.start, o.end, o.strand) for o in found.occurrences]
+    # forward: 10 + [2, 5); reverse: pattern position i is 17 - i, so [18 - 5, 18 - 2); the third
+    # lies at [3, 6) of a 5 bp sequence and is clipped to [3, 5)
+    assert places == [(0, 12, 15, "+"), (1, 13, 16, "-"), (2, 3, 5, "-")]
+    assert found.motif.width == 3 and found.seqlets == 3 and found.sign == "positive"
+    assert found.contribution == pytest.approx(0.5 * 4 * 3)
+
+
+def test_protein_models_skip_discovery_and_say_why():
+    from genomeflow.config import InterpretConfig
+    from genomeflow.interpret.motif_report import PROTEIN_NOTE, find_motifs
+    from genomeflow.sequence.alphabet import Alphabet
+
+    config = InterpretConfig(model="m", output="o", sequences=["MKT"])
+    results = find_motifs([], Alphabet.PROTEIN, {"p": [0]}, config)
+    assert results.motifs == [] and results.notes == [PROTEIN_NOTE]
+    assert "no meaning for amino acids" in PROTEIN_NOTE

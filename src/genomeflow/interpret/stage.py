@@ -1,5 +1,6 @@
 """The ``interpret`` stage: attributions of FASTA records and literal sequences, written as HTML
-reports, track plots, attribution files and a motif summary per attributed class."""
+reports, track plots and attribution files; per attributed class, TF-MoDISco motifs named
+against a motif database (genomeflow.interpret.motif_report) and a k-mer summary."""
 
 from __future__ import annotations
 

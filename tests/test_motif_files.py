@@ -194,3 +194,27 @@ def test_protein_models_skip_discovery_and_say_why():
     results = find_motifs([], Alphabet.PROTEIN, {"p": [0]}, config)
     assert results.motifs == [] and results.notes == [PROTEIN_NOTE]
     assert "no meaning for amino acids" in PROTEIN_NOTE
+
+
+@pytest.mark.slow
+def test_modisco_in_its_own_process_finds_a_planted_site_where_it_is():
+    from genomeflow.interpret.discovery import discover_motifs
+
+    site, length = "GATTACAGGC", 80
+    rng = np.random.default_rng(5)
+    items, planted_at = [], []
+    for i in range(150):
+        bases = list(rng.choice(list("ACGT"), length))
+        at = int(rng.integers(0, length - len(site)))
+        bases[at : at + len(site)] = site
+        scores = rng.normal(0, 0.005, length)
+        scores[at : at + len(site)] += 0.1  # the model's credit: on the site only
+        items.append(_item(i, "".join(bases), list(scores)))
+        planted_at.append(at)
+    (found,) = [m for m in discover_motifs(items, "p", "ACGT") if m.sign == "positive"]
+    assert site[2:8] in found.motif.consensus() and found.seqlets >= 20
+    inside = [
+        planted_at[o.index] - 3 <= o.start and o.end <= planted_at[o.index] + len(site) + 3
+        for o in found.occurrences
+    ]
+    assert np.mean(inside) > 0.9  # the seqlets map back onto the planted sites

@@ -11,10 +11,13 @@ there), not what the other three letters would have scored, so the hypothetical 
 projected ones: clustering compares the letters present, which is what a PFM is built from
 anyway. Sequences of unequal length are padded with empty positions (no letter, zero score).
 
-TF-MoDISco runs in a fresh (spawned) process: modisco-lite compiles its numba kernels into
+TF-MoDISco runs in a fresh Python process (``python -m genomeflow.interpret.discovery FOLDER``,
+arrays passed through files in a temporary folder): modisco-lite compiles its numba kernels into
 numba's on-disk cache only from a process with no other threads (it forks compilers), and this
-one has torch's and logging's. Spawned, a run loads the cached kernels (about 25 s saved a run on
-2 cores) and no process holding torch is forked.
+one has torch's and logging's. There, a run loads the cached kernels (about 20 s saved a run on
+2 cores) and no process holding torch is forked. A plain subprocess rather than multiprocessing's
+spawn: spawn re-runs the caller's main script, which a user's script without a
+``__main__`` guard does not survive.
 
 Protein sequences are not run: modisco-lite aligns seqlets on both DNA strands by reversing the
 letter axis, which means nothing for 20 amino acids.
@@ -22,12 +25,16 @@ letter axis, which means nothing for 20 amino acids.
 
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing
+import pickle
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -135,9 +142,7 @@ def discover_motifs(
         "initial_flank_to_add": FLANK,
         "final_min_cluster_size": min_seqlets,
     }
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        patterns = pool.submit(run_modisco, inputs, inputs * scores[..., None], settings).result()
+    patterns = _in_child(inputs, inputs * scores[..., None], settings)
     found = []
     numbers = {1: 0, -1: 0}
     for pattern in patterns:
@@ -185,6 +190,32 @@ def run_modisco(
     ]
 
 
+def _in_child(
+    inputs: np.ndarray, hypothetical: np.ndarray, settings: dict[str, int]
+) -> list[Pattern]:
+    """:func:`run_modisco` in a new Python process (see the module's notes)."""
+    with tempfile.TemporaryDirectory(prefix="genomeflow-modisco-") as name:
+        folder = Path(name)
+        np.savez(folder / "inputs.npz", inputs=inputs, hypothetical=hypothetical)
+        (folder / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+        command = [sys.executable, "-m", "genomeflow.interpret.discovery", name]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:  # a bug or a crash of the tool: keep its own words
+            raise RuntimeError(f"TF-MoDISco failed (exit {done.returncode}):\n{done.stderr}")
+        with (folder / "patterns.pkl").open("rb") as stream:
+            return pickle.load(stream)  # written by the child below, from this module's Pattern
+
+
+def _child(name: str) -> None:
+    """The child's side of :func:`_in_child`: read the folder's inputs, write its patterns."""
+    folder = Path(name)
+    arrays = np.load(folder / "inputs.npz")
+    settings = json.loads((folder / "settings.json").read_text(encoding="utf-8"))
+    patterns = run_modisco(arrays["inputs"], arrays["hypothetical"], settings)
+    with (folder / "patterns.pkl").open("wb") as stream:
+        pickle.dump(patterns, stream)
+
+
 def _motif(
     pattern: Pattern, name: str, target: str, letters: str, sequences: Sequence[str]
 ) -> DiscoveredMotif:
@@ -212,3 +243,11 @@ def _motif(
         contribution=float(cwm.sum()),
         occurrences=tuple(occurrences),
     )
+
+
+if __name__ == "__main__":  # the child process of _in_child
+    # Through the package's own module, so the pickled patterns are
+    # genomeflow.interpret.discovery.Pattern, not __main__.Pattern.
+    from genomeflow.interpret import discovery
+
+    discovery._child(sys.argv[1])

@@ -15,11 +15,16 @@ def interpret(
     metrics: Output[Metrics],
     limit: int = 500,
     steps: int = 50,
+    motif_database: str = "",
+    jaspar_release: str = "",
+    motif_taxon: str = "",
     settings: dict = {},
     experiment: str = "genomeflow",
 ):
-    """Integrated Gradients over sequences of the inputs: per-sequence pages, attribution
-    files and top k-mers per class; the motif summary page is the UI's HTML."""
+    """Integrated Gradients over sequences of the inputs: per-sequence pages (motif sites
+    marked), attribution files, TF-MoDISco motifs named against JASPAR CORE (``jaspar_release``,
+    ``motif_taxon``) or ``motif_database`` (a MEME/JASPAR file: a path or s3:// URI), and top
+    k-mers per class; the summary page (motif logos beside their matches) is the UI's HTML."""
     from genomeflow.components.runtime import copy_file, merged, run_step
 
     step = merged(
@@ -29,6 +34,9 @@ def interpret(
         inputs=inputs,
         limit=limit,
         steps=steps,
+        motif_database=motif_database,
+        jaspar_release=jaspar_release,
+        motif_taxon=motif_taxon,
     )
     run_step("interpret", step, experiment, metrics)
     copy_file(f"{attributions.path}/summary.html", report.path)

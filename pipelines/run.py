@@ -117,6 +117,8 @@ def arguments(config: PipelineConfig, pipeline: Any) -> dict[str, Any]:
     for name in ("inputs", "unlabelled"):  # sequence files: local paths made absolute
         if given.get(name):
             given[name] = [_absolute(str(item)) for item in given[name]]
+    if given.get("motif_database"):  # a motif file (interpret): the same
+        given["motif_database"] = _absolute(str(given["motif_database"]))
     if "sweep_spec" in given:  # fail now, not after tokenising and splitting
         SweepSpec.from_mapping(given["sweep_spec"], "--param sweep_spec")
     return given
@@ -160,8 +162,8 @@ def compile_pipeline(config: PipelineConfig) -> Path:
 
 def check_inputs(values: dict[str, Any]) -> None:
     """Check, before the first step, that every input the pipeline will read is there: the
-    sequence files and the label table (local files, or ``s3://`` objects), and a local model
-    folder (a ``models:/`` name is looked up by its step).
+    sequence files, the label table and the motif file (local files, or ``s3://`` objects), and
+    a local model folder (a ``models:/`` name is looked up by its step).
 
     Raises:
         InputError: one line naming every input that is missing.
@@ -169,8 +171,9 @@ def check_inputs(values: dict[str, Any]) -> None:
     from genomeflow import storage
 
     wanted = [str(item) for name in ("inputs", "unlabelled") for item in values.get(name) or []]
-    if values.get("label_table"):
-        wanted.append(str(values["label_table"]))
+    for name in ("label_table", "motif_database"):
+        if values.get(name):
+            wanted.append(str(values[name]))
     model = str(values.get("model") or "")
     missing = []
     for location in wanted:

@@ -78,6 +78,8 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
         cnn_settings: dict = {},
         folds: int = 5,
         interpret_limit: int = 200,
+        motif_database: str = "",
+        motif_taxon: str = "",
         gate_metric: str = "f1_macro",
         min_gain: float = 0.0,
         unlabelled: list = [],
@@ -183,7 +185,12 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
                 ),
                 configure(
                     interpret(
-                        model=model, inputs=inputs, limit=interpret_limit, experiment=experiment
+                        model=model,
+                        inputs=inputs,
+                        limit=interpret_limit,
+                        motif_database=motif_database,
+                        motif_taxon=motif_taxon,
+                        experiment=experiment,
                     ),
                     cluster,
                     gpu=True,

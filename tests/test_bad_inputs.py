@@ -324,6 +324,32 @@ CASES = [
         "Z",
     ),
     Case(
+        "interpret: motif file missing",
+        "interpret {w}/tmodel -o {w}/out --inputs {w}/pos.fa --motif-database {w}/none.meme",
+        "none.meme: no such motif file",
+    ),
+    Case(
+        "interpret: motif file not MEME or JASPAR",
+        "interpret {w}/tmodel -o {w}/out --inputs {w}/pos.fa --motif-database {w}/pos.fa",
+        "pos.fa: line 2: expected a row",
+    ),
+    Case(
+        "interpret: motif matrix row of the wrong size",
+        "interpret {w}/tmodel -o {w}/out --inputs {w}/pos.fa --motif-database {w}/m.meme",
+        "m.meme: line 4",
+        _write("m.meme", "MEME version 5\nMOTIF a\nletter-probability matrix: w= 1\n1 0\n"),
+    ),
+    Case(
+        "interpret: unknown JASPAR release",
+        "interpret {w}/tmodel -o {w}/out --inputs {w}/pos.fa --jaspar-release JASPAR1999",
+        "JASPAR1999",
+    ),
+    Case(
+        "interpret: unknown JASPAR taxon",
+        "interpret {w}/tmodel -o {w}/out --inputs {w}/pos.fa --motif-taxon mammals",
+        "mammals",
+    ),
+    Case(
         "evaluate: dataset of other classes",
         "evaluate {w}/model --dataset {w}/ds2 -o {w}/out",
         "class",

@@ -46,6 +46,9 @@ def test_import_contract_holds():
 # Component defaults that cannot equal the config's, and why.
 KFP_DEFAULTS = {
     ("dataset", "label_table"): "KFP parameters have no None: '' means not given",
+    ("interpret", "motif_database"): "KFP parameters have no None: '' means JASPAR CORE",
+    ("interpret", "jaspar_release"): "KFP parameters have no None: '' means the newest",
+    ("interpret", "motif_taxon"): "KFP parameters have no None: '' means every taxon",
     ("pretrain", "inputs"): "[] means the dataset's train split stands in",
     ("pretrain", "steps"): "0 means not given (epochs decide)",
     ("pretrain", "epochs"): "KFP parameters have no None: 1 is the CLI's 'one pass'",

@@ -492,6 +492,21 @@ def test_example_parameter_files_name_real_pipeline_parameters(name):
     assert run.arguments(config, run.pipeline_function(config))  # unknown names raise
 
 
+def test_the_demo_motif_file_reaches_interpret_as_an_absolute_checked_path(tmp_path, monkeypatch):
+    from genomeflow.config import PipelineConfig
+    from genomeflow.errors import InputError
+    from genomeflow.pipelines import run
+
+    monkeypatch.chdir(REPO)  # where `make demo` runs: relative paths are the repository's
+    path = str(REPO / "examples/pipeline/demo.yaml")
+    config = PipelineConfig(action="compile", params_file=path, inputs=["a.fa", "b.fa"])
+    given = run.arguments(config, run.pipeline_function(config))
+    motifs = Path(given["motif_database"])
+    assert motifs.is_absolute() and motifs.is_file() and motifs.name == "ecoli_sigma70.meme"
+    with pytest.raises(InputError, match=r"none\.meme"):
+        run.check_inputs({"inputs": [str(motifs)], "motif_database": str(tmp_path / "none.meme")})
+
+
 def test_workflows_call_the_pipeline_command_with_flags_it_has():
     from dataclasses import fields
 

@@ -154,6 +154,34 @@ class InterpretConfig(StageConfig):
     )
     motif_k: int = option(0, help="k-mer length of the motif summary", shown="6; protein 3")
     motif_top: int = option(20, help="k-mers listed per class in the motif summary")
+    motif_min_support: int = option(
+        5, help="sequences a k-mer must occur in to be listed in the k-mer summary"
+    )
+    motif_discovery: bool = option(
+        True, help="find motifs with TF-MoDISco in each class's attributions and name them"
+    )
+    motif_database: str | None = option(
+        None,
+        help="MEME or JASPAR motif file to name discovered motifs against",
+        shown="JASPAR CORE",
+        role="input",
+    )
+    jaspar_release: str | None = option(
+        None,
+        help="JASPAR release named against, e.g. JASPAR2024 (offline, from pyjaspar)",
+        shown="the newest pyjaspar carries",
+    )
+    motif_taxon: str | None = option(
+        None,
+        help="JASPAR taxonomic group: vertebrates, insects, plants, fungi, nematodes...",
+        shown="all",
+    )
+    motif_min_seqlets: int = option(
+        20, help="seqlets a TF-MoDISco cluster needs to become a motif (and to cluster at all)"
+    )
+    motif_max_seqlets: int = option(
+        2000, help="most seqlets of each sign clustered per class (time grows with it)"
+    )
     seed: int = option(42, help="seed of shuffled baselines and control shuffles")
     alphabet: Alphabet | None = alphabet_option()
 
@@ -164,7 +192,8 @@ class InterpretConfig(StageConfig):
             f"--labels: give one class per input file ({len(self.inputs)}), got {len(self.labels)}",
         )
         self._check_choices()
-        for name in ("limit", "steps", "batch_size", "internal_batch_size", "motif_top"):
+        positive = ("limit", "steps", "batch_size", "internal_batch_size", "motif_top")
+        for name in (*positive, "motif_min_support", "motif_min_seqlets", "motif_max_seqlets"):
             _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         _require(self.motif_k >= 0, "--motif-k must be 0 (automatic) or more")
         self.alphabet = _alphabet_or_none(self.alphabet)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from genomeflow.interpret.attributions import SequenceAttribution
+from genomeflow.interpret.discovery import Occurrence
 from genomeflow.report import html_page, html_table, png_image
 from genomeflow.tracking.stage import REPORTS_FOLDER
 
@@ -24,6 +25,8 @@ th { cursor: pointer; text-align: left; background: #f4f4f4; }
 .tokens span { font-family: monospace; padding: 0.1em 0.15em; margin: 0.05em;
   display: inline-block; }
 .legend span { font-family: monospace; padding: 0.1em 0.5em; }
+.sites { font-family: monospace; word-wrap: break-word; }
+.sites mark { background: #ffd54f; border-bottom: 2px solid #b26a00; }
 """
 SORTER = """
 for (const th of document.querySelectorAll('th')) th.addEventListener('click', () => {
@@ -68,8 +71,43 @@ def _page(title: str, body: str, script: str = "") -> str:
     )
 
 
-def sequence_page(item: SequenceAttribution, track: str) -> str:
-    """The HTML page of one sequence: facts, coloured tokens with a legend, its track plot."""
+Sites = Sequence[tuple[str, Occurrence]]  # (motif name, where) in one sequence
+
+
+def site_block(sequence: str, sites: Sites, verdicts: dict[str, str]) -> str:
+    """The residues with every motif site highlighted (hover: which motif), and a table of the
+    sites; "" when the sequence has none."""
+    if not sites:
+        return ""
+    covering: list[list[str]] = [[] for _ in sequence]
+    for name, place in sites:
+        for position in range(place.start, place.end):
+            covering[position].append(name)
+    marked = []
+    for residue, names in zip(sequence, covering, strict=True):
+        text = html.escape(residue)
+        marked.append(
+            f'<mark title="{html.escape(", ".join(names))}">{text}</mark>' if names else text
+        )
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{place.start + 1}-{place.end}</td>"
+        f"<td>{place.strand}</td><td><code>{html.escape(sequence[place.start : place.end])}"
+        f"</code></td><td>{html.escape(verdicts.get(name, ''))}</td></tr>"
+        for name, place in sorted(sites, key=lambda site: site[1].start)
+    )
+    return (
+        "<h2>Motif sites</h2><p>TF-MoDISco seqlets of the discovered motifs (motifs.html), "
+        f'highlighted:</p><p class="sites">{"".join(marked)}</p><table><thead><tr><th>motif</th>'
+        "<th>residues</th><th>strand</th><th>site</th><th>match</th></tr></thead><tbody>"
+        f"{rows}</tbody></table>"
+    )
+
+
+def sequence_page(
+    item: SequenceAttribution, track: str, sites: Sites = (), verdicts: dict[str, str] | None = None
+) -> str:
+    """The HTML page of one sequence: facts, coloured tokens with a legend, its track plot, and
+    its motif sites (with their database matches) when it has any."""
     scores = item.normalised(item.token_scores)
     spans = "".join(
         f'<span style="background:{colour(s)}" title="{html.escape(t)}: '
@@ -100,7 +138,9 @@ def sequence_page(item: SequenceAttribution, track: str) -> str:
     body = (
         f"<h1>{html.escape(item.id)}</h1><table>{rows}</table>{note}{legend}"
         f'<div class="tokens">{spans}</div><p><img src="{html.escape(track)}" '
-        'alt="attribution track" width="900"></p><p><a href="index.html">all sequences</a></p>'
+        'alt="attribution track" width="900"></p>'
+        f"{site_block(item.sequence, sites, verdicts or {})}"
+        '<p><a href="index.html">all sequences</a></p>'
     )
     return _page(item.id, body)
 
@@ -131,18 +171,25 @@ def plot_track(item: SequenceAttribution, path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
-def write_reports(items: Sequence[SequenceAttribution], folder: Path) -> list[str]:
-    """Write every page, track, the index and the attribution files; returns the page names."""
+def write_reports(
+    items: Sequence[SequenceAttribution],
+    folder: Path,
+    sites: dict[int, list[tuple[str, Occurrence]]] | None = None,
+    verdicts: dict[str, str] | None = None,
+) -> list[str]:
+    """Write every page, track, the index and the attribution files; returns the page names.
+    ``sites``: per item index, its motif sites; ``verdicts``: per motif, its match in words."""
     import pandas as pd
 
     pages = folder / PAGES
     pages.mkdir(parents=True, exist_ok=True)
     taken: set[str] = {"index"}
     names, rows = [], []
-    for item in items:
+    for index, item in enumerate(items):
         name = safe_name(item.id, taken)
         plot_track(item, pages / f"{name}.png")
-        page = sequence_page(item, f"{name}.png").replace(
+        mine = (sites or {}).get(index, [])
+        page = sequence_page(item, f"{name}.png", mine, verdicts).replace(
             'href="index.html"', 'href="../index.html"'
         )
         (pages / f"{name}.html").write_text(page, encoding="utf-8")
@@ -189,12 +236,14 @@ def write_reports(items: Sequence[SequenceAttribution], folder: Path) -> list[st
     return names
 
 
-def summary_page(folder: Path, sequences: int, top: dict[str, str]) -> str:
+def summary_page(folder: Path, sequences: int, top: dict[str, str], motifs: str = "") -> str:
     """One self-contained page (plots embedded) of the motif summary written into ``folder``:
-    what an HTML viewer that shows a single file (the Kubeflow UI) can display."""
+    what an HTML viewer that shows a single file (the Kubeflow UI) can display. ``motifs``: the
+    discovered motifs' section (logos embedded), shown first."""
     import pandas as pd
 
-    parts = [f"<h1>Integrated Gradients: {sequences} sequences</h1>"]
+    parts = [f"<h1>Integrated Gradients: {sequences} sequences</h1>", motifs]
+    parts.append("<h2>K-mer summary</h2>")
     for target, kmer in top.items():
         parts.append(f"<p>top k-mer towards <b>{html.escape(target)}</b>: {html.escape(kmer)}</p>")
     for table_path in sorted(folder.glob("motifs_*.tsv")):

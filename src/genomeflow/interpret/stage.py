@@ -1,5 +1,6 @@
 """The ``interpret`` stage: attributions of FASTA records and literal sequences, written as HTML
-reports, track plots, attribution files and a motif summary per attributed class."""
+reports, track plots and attribution files; per attributed class, TF-MoDISco motifs named
+against a motif database (genomeflow.interpret.motif_report) and a k-mer summary."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from typing import Any
 from genomeflow.config import InterpretConfig
 from genomeflow.errors import InputError
 from genomeflow.interpret.attributions import Attributor, SequenceAttribution
+from genomeflow.interpret.motif_report import (
+    MotifResults,
+    find_motifs,
+    motif_section,
+    write_motif_files,
+)
 from genomeflow.interpret.motifs import motif_table, plot_motifs
+from genomeflow.interpret.naming import Q_THRESHOLD, check_database
 from genomeflow.interpret.reports import safe_name, summary_page, write_reports
 from genomeflow.io.files import check_readable
 from genomeflow.io.sequences import read_sequence_files
@@ -30,12 +38,16 @@ class InterpretSummary:
     zero_norm: int
     max_delta: float
     top_motifs: dict[str, str]  # class -> its top k-mer
+    motifs: int = 0  # TF-MoDISco motifs, every class
+    named_motifs: int = 0  # of those, matched in the database at q < 0.05
 
     def metrics(self) -> dict[str, float]:
         return {
             "sequences": self.sequences,
             "zero_norm_sequences": self.zero_norm,
             "max_convergence_delta": self.max_delta,
+            "motifs": self.motifs,
+            "named_motifs": self.named_motifs,
         }
 
 
@@ -64,6 +76,8 @@ def _load(config: InterpretConfig) -> Any:
 
     check_readable(config.inputs, "FASTA/FASTQ file")
     check_writable(config.output)
+    if config.motif_discovery:  # a bad motif file, release or taxon fails before any model work
+        check_database(config.motif_database, config.jaspar_release, config.motif_taxon)
     folder = resolve_model(config.model)
     kind, manifest = model_manifest(folder)
     if kind != "transformer":
@@ -109,11 +123,20 @@ def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
     )
     items = attributor.attribute(ids, sequences, config.target, labels)
     k = config.motif_k or (3 if classifier.alphabet is Alphabet.PROTEIN else 6)
+    classes = _classes(items, k)
+    if config.motif_discovery:
+        results = find_motifs(items, classifier.alphabet, classes, config)
+    else:
+        results = MotifResults(notes=["Motif discovery was off (--no-motif-discovery)."])
+    verdicts = results.named()
     with atomic_directory(config.output) as folder:
-        write_reports(items, folder)
-        top = _motifs(items, folder, k, config)
+        write_reports(items, folder, results.sites(), verdicts)
+        if results.motifs:
+            write_motif_files(results, items, folder)
+        top = _motifs(items, folder, k, classes, config)
         (folder / "summary.html").write_text(
-            summary_page(folder, len(items), top), encoding="utf-8"
+            summary_page(folder, len(items), top, motif_section(results, folder)),
+            encoding="utf-8",
         )
         write_json(
             folder / "interpret.json",
@@ -123,28 +146,53 @@ def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
                 "label_names": classifier.label_names,
                 "motif_k": k,
                 "top_motifs": top,
+                "motif_database": results.source,
+                "motifs": verdicts,
+                "motif_notes": results.notes,
             },
         )
+    named = sum(found[0].q_value < Q_THRESHOLD for found in results.matches.values() if found)
     return InterpretSummary(
         str(config.output),
         len(items),
         sum(item.zero_norm for item in items),
         float(max(item.delta for item in items)),
         top,
+        len(results.motifs),
+        int(named),
     )
 
 
+def _classes(items: list[SequenceAttribution], k: int) -> dict[str, list[int]]:
+    """Per attributed class with enough sequences (of at least ``k`` residues): their indices."""
+    classes: dict[str, list[int]] = {}
+    for target in sorted({item.target for item in items}):
+        chosen = [i for i, item in enumerate(items) if item.target == target]
+        chosen = [i for i in chosen if len(items[i].sequence) >= k]
+        if len(chosen) >= MIN_MOTIF_SEQUENCES:
+            classes[target] = chosen
+    return classes
+
+
 def _motifs(
-    items: list[SequenceAttribution], folder: Path, k: int, config: InterpretConfig
+    items: list[SequenceAttribution],
+    folder: Path,
+    k: int,
+    classes: dict[str, list[int]],
+    config: InterpretConfig,
 ) -> dict[str, str]:
-    """A motif table and plot per attributed class with enough sequences."""
+    """A k-mer table and plot per attributed class with enough sequences."""
     top: dict[str, str] = {}
     taken: set[str] = set()
-    for target in sorted({item.target for item in items}):
-        chosen = [item for item in items if item.target == target and len(item.sequence) >= k]
-        if len(chosen) < MIN_MOTIF_SEQUENCES:
-            continue
-        table = motif_table(chosen, k=k, top=config.motif_top, seed=config.seed)
+    for target, indices in classes.items():
+        chosen = [items[i] for i in indices]
+        table = motif_table(
+            chosen,
+            k=k,
+            top=config.motif_top,
+            min_support=config.motif_min_support,
+            seed=config.seed,
+        )
         if table.empty:
             continue
         name = safe_name(f"motifs_{target}", taken)

@@ -16,7 +16,7 @@ from genomeflow.config import StageConfig
 from genomeflow.storage import OUTPUT_MARKER, check_outputs, file_digest, output_stage, record_files
 from genomeflow.tracking.runs import Run, Tracker
 
-REPORT_SUFFIXES = {".json", ".png", ".tsv", ".csv", ".md", ".html"}
+REPORT_SUFFIXES = {".json", ".png", ".tsv", ".csv", ".md", ".html", ".meme"}  # .meme: motifs
 REPORTS_FOLDER = "reports"  # a stage's plots and tables, logged whole
 REPORT_MAX_BYTES = 10 * 2**20  # larger outputs stay in their folder; MLflow gets the reports
 

@@ -110,3 +110,15 @@ def shuffled(tmp_path_factory) -> str:
     records = planted_records(120, 60, 1, MOTIF) + planted_records(120, 60, 2, None)
     random.Random(7).shuffle(records)
     return make_dataset(folder, records[:120], records[120:])
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tiny models: on 2 shared cores, 2 threads ran a tiny CNN's
+    steps up to ~10x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -34,13 +34,7 @@ UNTRACKED = ["--tracking-uri", "none"]
 TINY = ["--architecture", "cnn", "--preset", "tiny", "--batch-size", "16"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on 2 shared cores, 2 threads ran this model's steps ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

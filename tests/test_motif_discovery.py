@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from genomeflow.cli import main
 from genomeflow.interpret.meme import read_motif_file
@@ -20,13 +19,7 @@ PLANTED = "MA0139.2"  # CTCF, JASPAR CORE vertebrates: an information-rich matri
 LENGTH = 100  # bp per sequence
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on 2 shared cores more threads ran the tiny CNN slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def ctcf_counts() -> np.ndarray:

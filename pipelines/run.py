@@ -117,8 +117,9 @@ def arguments(config: PipelineConfig, pipeline: Any) -> dict[str, Any]:
     for name in ("inputs", "unlabelled"):  # sequence files: local paths made absolute
         if given.get(name):
             given[name] = [_absolute(str(item)) for item in given[name]]
-    if given.get("motif_database"):  # a motif file (interpret): the same
-        given["motif_database"] = _absolute(str(given["motif_database"]))
+    for name in ("label_table", "motif_database"):  # a labels table, a motif file: the same
+        if given.get(name):
+            given[name] = _absolute(str(given[name]))
     if "sweep_spec" in given:  # fail now, not after tokenising and splitting
         SweepSpec.from_mapping(given["sweep_spec"], "--param sweep_spec")
     return given

@@ -608,3 +608,13 @@ def test_sweep_component_runs_katib_in_a_cluster_against_faked_kubernetes_api(
     stored = read_bytes(f"s3://{bucket}/katib-step/sweep-trials/best_params.json")
     assert json.loads(stored) == best
     assert metrics.metadata["sweep_best_value"] == 0.8312
+
+
+def test_a_local_label_table_reaches_the_pipeline_as_an_absolute_path(tmp_path, monkeypatch):
+    from genomeflow.config import PipelineConfig
+    from genomeflow.pipelines import run
+
+    monkeypatch.chdir(tmp_path)  # local tasks run in other folders: a relative path would break
+    config = PipelineConfig(action="compile", inputs=["a.fa"], param=["label_table=labels.tsv"])
+    given = run.arguments(config, run.pipeline_function(config))
+    assert given["label_table"] == str(tmp_path / "labels.tsv")

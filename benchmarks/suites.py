@@ -172,10 +172,15 @@ SUITES["transformer_quality"] = SUITE_TRANSFORMER_QUALITY
 from suite_transformer_speed import SUITE_TRANSFORMER_SPEED  # noqa: E402
 
 SUITES["transformer_speed"] = SUITE_TRANSFORMER_SPEED
-from suite_interpret import SUITE_INTERPRET  # noqa: E402
+from suite_attribution_speed import SUITE_ATTRIBUTION_SPEED  # noqa: E402
 
-SUITES["interpret"] = SUITE_INTERPRET
+SUITES["attribution_speed"] = SUITE_ATTRIBUTION_SPEED
 from suite_quality import SUITE_QUALITY  # noqa: E402
 
 SUITES["quality"] = SUITE_QUALITY
-ON_REQUEST = {"quality"}  # run only when named: hours on 2 cores (QUALITY_* env: minutes)
+from suite_interpret import SUITE_INTERPRET  # noqa: E402
+
+SUITES["interpret"] = SUITE_INTERPRET
+# Run only when named: quality takes hours on 2 cores (QUALITY_* env: minutes); interpret needs
+# quality's motif models and takes tens of minutes.
+ON_REQUEST = {"quality", "interpret"}

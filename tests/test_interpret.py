@@ -100,7 +100,34 @@ def test_planted_motif_tops_the_motif_table_and_reports_list_every_input(model, 
     assert len(residues) == 41 * 60 - 60 + len("ACGT" * 15 + MOTIF)
     tokens = np.load(output / "token_attributions.npz")
     assert len(tokens["ids"]) == 41 and np.isfinite(tokens["scores_0"]).all()
-    assert json.loads((output / "interpret.json").read_text())["motif_k"] == 6
+    written = json.loads((output / "interpret.json").read_text())
+    assert written["motif_k"] == 6 and written["sequences"] == 41
+    assert set(written["seconds"]) == {"attribution", "motif_discovery", "reports"}
+
+
+def test_pages_are_capped_and_shared_between_classes(model, tmp_path):
+    """--pages 4: two pages per attributed class, whatever the file order; the index and the
+    attribution files still hold all 12 sequences."""
+    positives = write_text(tmp_path / "promoter.fa", fasta_text(planted_records(6, 60, 41, MOTIF)))
+    negatives = write_text(tmp_path / "background.fa", fasta_text(planted_records(6, 60, 42, None)))
+    output = tmp_path / "report"
+    interpret_sequences(
+        InterpretConfig(
+            model=model,
+            output=str(output),
+            inputs=[str(positives), str(negatives)],
+            steps=8,
+            pages=4,
+            motif_discovery=False,
+        )
+    )
+    index = (output / "index.html").read_text()
+    assert index.count('<a href="reports/') == 4 and "8 records without a link" in index
+    assert len(list((output / "reports").glob("*.png"))) == 4
+    targets = pd.read_parquet(output / "residue_attributions.parquet").groupby("id")["target"]
+    assert targets.ngroups == 12
+    paged_targets = [targets.first()[page.stem] for page in (output / "reports").glob("*.png")]
+    assert sorted(paged_targets) == sorted(["background", "promoter"] * 2)
 
 
 def test_a_collapsed_model_gives_zero_attributions_not_nan(model):

@@ -126,7 +126,7 @@ class InterpretConfig(StageConfig):
     """Settings of ``genomeflow interpret``: Integrated Gradients reports and motif summaries."""
 
     model: str = option(
-        help="transformer model folder (genomeflow train), or models:/NAME@ALIAS",
+        help="transformer or CNN model folder (genomeflow train), or models:/NAME@ALIAS",
         positional=True,
         role="input",
     )
@@ -141,6 +141,12 @@ class InterpretConfig(StageConfig):
         [], help="the true class of each input file, in order (shown in the reports)"
     )
     limit: int = option(500, help="most records read from the input files, in file order")
+    pages: int = option(
+        200,
+        help="sequences given their own page and track plot, taken in turn from each "
+        "attributed class (each plot takes about a second; the index, the attribution files "
+        "and motif discovery cover every sequence)",
+    )
     target: str | None = option(
         None, help="class to attribute to", shown="each sequence's predicted class"
     )
@@ -192,6 +198,7 @@ class InterpretConfig(StageConfig):
             f"--labels: give one class per input file ({len(self.inputs)}), got {len(self.labels)}",
         )
         self._check_choices()
+        _require(self.pages >= 0, "--pages must be 0 or more")
         positive = ("limit", "steps", "batch_size", "internal_batch_size", "motif_top")
         for name in (*positive, "motif_min_support", "motif_min_seqlets", "motif_max_seqlets"):
             _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")

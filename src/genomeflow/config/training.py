@@ -86,7 +86,7 @@ class TransformerConfig(StageConfig):
         None,
         help="AdamW peak learning rate (linear warmup/decay); when not given, the "
         "architecture's default, recorded as used.learning_rate",
-        shown="5e-4; cnn 1e-2",
+        shown="5e-4; cnn 3e-3",
     )
     weight_decay: float = option(0.01, help="AdamW decoupled weight decay")
     warmup_ratio: float = option(0.1, help="share of steps spent warming the learning rate up")

@@ -4,6 +4,7 @@ attributions as Parquet (per residue) and NPZ (per token) for downstream use."""
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -171,32 +172,48 @@ def plot_track(item: SequenceAttribution, path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def paged(items: Sequence[SequenceAttribution], limit: int) -> set[int]:
+    """The indices of at most ``limit`` items to give a page: each attributed class in turn,
+    in input order within a class, so every class is shown however the inputs are ordered."""
+    by_class: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        by_class.setdefault(item.target, []).append(index)
+    turns = itertools.chain.from_iterable(itertools.zip_longest(*by_class.values()))
+    return set(itertools.islice((i for i in turns if i is not None), limit))
+
+
 def write_reports(
     items: Sequence[SequenceAttribution],
     folder: Path,
     sites: dict[int, list[tuple[str, Occurrence]]] | None = None,
     verdicts: dict[str, str] | None = None,
+    pages: int | None = None,
 ) -> list[str]:
-    """Write every page, track, the index and the attribution files; returns the page names.
-    ``sites``: per item index, its motif sites; ``verdicts``: per motif, its match in words."""
+    """Write the index, the attribution files and a page with a track for ``pages`` items
+    (all when None, see :func:`paged`); returns the page names. ``sites``: per item index, its
+    motif sites; ``verdicts``: per motif, its match in words."""
     import pandas as pd
 
-    pages = folder / PAGES
-    pages.mkdir(parents=True, exist_ok=True)
+    folder_pages = folder / PAGES
+    folder_pages.mkdir(parents=True, exist_ok=True)
+    shown = paged(items, len(items) if pages is None else pages)
     taken: set[str] = {"index"}
     names, rows = [], []
     for index, item in enumerate(items):
-        name = safe_name(item.id, taken)
-        plot_track(item, pages / f"{name}.png")
-        mine = (sites or {}).get(index, [])
-        page = sequence_page(item, f"{name}.png", mine, verdicts).replace(
-            'href="index.html"', 'href="../index.html"'
-        )
-        (pages / f"{name}.html").write_text(page, encoding="utf-8")
-        names.append(name)
+        record = html.escape(item.id)
+        if index in shown:
+            name = safe_name(item.id, taken)
+            plot_track(item, folder_pages / f"{name}.png")
+            mine = (sites or {}).get(index, [])
+            page = sequence_page(item, f"{name}.png", mine, verdicts).replace(
+                'href="index.html"', 'href="../index.html"'
+            )
+            (folder_pages / f"{name}.html").write_text(page, encoding="utf-8")
+            names.append(name)
+            record = f'<a href="{PAGES}/{name}.html">{record}</a>'
         rows.append(
             "<tr>"
-            f'<td><a href="{PAGES}/{name}.html">{html.escape(item.id)}</a></td>'
+            f"<td>{record}</td>"
             f"<td>{html.escape(item.label or '-')}</td><td>{html.escape(item.predicted)}</td>"
             f"<td>{item.probability:.3f}</td><td>{html.escape(item.target)}</td>"
             f"<td>{item.token_scores.sum():+.4g}</td><td>{item.delta:.3g}</td>"
@@ -206,8 +223,15 @@ def write_reports(
         f"<th>{h}</th>"
         for h in ("record", "true", "predicted", "p", "target", "sum", "delta", "length", "zero")
     )
+    unpaged = (
+        f" The {len(items) - len(shown)} records without a link have no page of their own "
+        "(--pages): their scores are in residue_attributions.parquet."
+        if len(shown) < len(items)
+        else ""
+    )
     index = (
-        f"<h1>Integrated Gradients: {len(items)} sequences</h1><p>Click a column to sort.</p>"
+        f"<h1>Integrated Gradients: {len(items)} sequences</h1><p>Click a column to sort."
+        f"{unpaged}</p>"
         f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
     (folder / "index.html").write_text(_page("attributions", index, SORTER), encoding="utf-8")

@@ -5,6 +5,8 @@ against a motif database (genomeflow.interpret.motif_report) and a k-mer summary
 from __future__ import annotations
 
 import itertools
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ from genomeflow.io.files import check_readable
 from genomeflow.io.sequences import read_sequence_files
 from genomeflow.sequence.alphabet import Alphabet, check_characters
 from genomeflow.storage import atomic_directory, check_writable, write_json
+
+log = logging.getLogger(__name__)
 
 MIN_MOTIF_SEQUENCES = 5  # fewer sequences of a class give no meaningful motif table
 
@@ -104,7 +108,7 @@ def _load(config: InterpretConfig) -> Any:
 
 def _not_a_transformer(location: str) -> InputError:
     return InputError(
-        f"{location}: Integrated Gradients needs a transformer (genomeflow train); "
+        f"{location}: Integrated Gradients needs a transformer or CNN (genomeflow train); "
         "this is a classic baseline, whose importances are in its reports/"
     )
 
@@ -121,16 +125,29 @@ def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
         internal_batch_size=config.internal_batch_size,
         seed=config.seed,
     )
+    began = time.perf_counter()
     items = attributor.attribute(ids, sequences, config.target, labels)
+    # Wall seconds per phase, in interpret.json: where a long run's time went (and what the
+    # motif benchmark reads).
+    seconds = {"attribution": time.perf_counter() - began}
+    log.info("attributed %d sequences in %.0f s", len(items), seconds["attribution"])
     k = config.motif_k or (3 if classifier.alphabet is Alphabet.PROTEIN else 6)
     classes = _classes(items, k)
+    began = time.perf_counter()
     if config.motif_discovery:
         results = find_motifs(items, classifier.alphabet, classes, config)
+        log.info(
+            "TF-MoDISco and naming: %d motifs in %.0f s",
+            len(results.motifs),
+            time.perf_counter() - began,
+        )
     else:
         results = MotifResults(notes=["Motif discovery was off (--no-motif-discovery)."])
+    seconds["motif_discovery"] = time.perf_counter() - began
     verdicts = results.named()
+    began = time.perf_counter()
     with atomic_directory(config.output) as folder:
-        write_reports(items, folder, results.sites(), verdicts)
+        write_reports(items, folder, results.sites(), verdicts, config.pages)
         if results.motifs:
             write_motif_files(results, items, folder)
         top = _motifs(items, folder, k, classes, config)
@@ -143,12 +160,17 @@ def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
             {
                 "model": config.model,
                 "config": config.to_dict(),
+                "sequences": len(items),
                 "label_names": classifier.label_names,
                 "motif_k": k,
                 "top_motifs": top,
                 "motif_database": results.source,
                 "motifs": verdicts,
                 "motif_notes": results.notes,
+                "seconds": {
+                    **seconds,
+                    "reports": time.perf_counter() - began,  # pages, logos and tables
+                },
             },
         )
     named = sum(found[0].q_value < Q_THRESHOLD for found in results.matches.values() if found)

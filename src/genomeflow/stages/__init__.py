@@ -168,8 +168,8 @@ STAGES: dict[str, Stage] = {
             "interpret",
             InterpretConfig,
             "genomeflow.interpret.stage:interpret_sequences",
-            "explain a transformer's predictions: batched Integrated Gradients, HTML reports, "
-            "attribution files and top k-mers per class",
+            "explain a transformer's or CNN's predictions: batched Integrated Gradients, HTML "
+            "reports, TF-MoDISco motifs named against JASPAR or a motif file, top k-mers per class",
             long=True,
         ),
         Stage(

@@ -347,16 +347,18 @@ class QualitySet:
     source: str
     dataset_options: dict[str, object] = field(default_factory=dict)
 
-    def dataset(self, work: Path, name: str, seed: int) -> Path:
-        """The seeded dataset folder (cached)."""
+    def dataset(self, work: Path, name: str, seed: int, one_strand: bool = False) -> Path:
+        """The seeded dataset folder (cached); ``one_strand``: no reverse complements added to
+        train (the same split)."""
         if self.fastas is None:
-            return Path(ecoli_dataset(work, "6-mer", seed))
+            return Path(ecoli_dataset(work, "6-mer", seed, one_strand))
         inputs = [str(p) for p in self.fastas(work)]
         folder = work / "quality_tokenisers" / name
         if not (folder / "tokenizer.json").exists():
             folder.parent.mkdir(parents=True, exist_ok=True)
             train_tokeniser(TokeniseConfig(inputs=inputs, output=str(folder), **self.tokeniser))
-        output = work / "quality_datasets" / f"{name}_seed{seed}"
+        output = work / "quality_datasets" / f"{name}_seed{seed}{'_one_strand' * one_strand}"
+        options = self.dataset_options | ({"reverse_complement": False} if one_strand else {})
         if not (output / "manifest.json").exists():
             output.parent.mkdir(parents=True, exist_ok=True)
             build_dataset(
@@ -366,7 +368,7 @@ class QualitySet:
                     output=str(output),
                     seed=seed,
                     group_by=self.grouping,
-                    **self.dataset_options,
+                    **options,
                 )
             )
         return output

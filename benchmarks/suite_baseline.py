@@ -40,18 +40,26 @@ PUBLISHED = [  # (source, accuracy, F1)
 ]
 
 
-def _dataset(work: Path, tokeniser: str, seed: int) -> str:
+def _dataset(work: Path, tokeniser: str, seed: int, one_strand: bool = False) -> str:
+    """The seeded E. coli dataset (cached); ``one_strand``: no reverse complements in train
+    (the same split)."""
     inputs = [str(p) for p in sorted(ECOLI.glob("*.fasta.gz"))]
     folder = work / "baseline_tokenisers" / tokeniser.replace(" ", "_")
     if not (folder / "tokenizer.json").exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
         train_tokeniser(TokeniseConfig(inputs=inputs, output=str(folder), **TOKENISERS[tokeniser]))
-    output = work / "baseline_datasets" / f"{folder.name}_seed{seed}"
+    suffix = "_one_strand" if one_strand else ""
+    output = work / "baseline_datasets" / f"{folder.name}_seed{seed}{suffix}"
     if not (output / "manifest.json").exists():
         output.parent.mkdir(parents=True, exist_ok=True)
         build_dataset(
             DatasetConfig(
-                inputs=inputs, tokeniser=str(folder), output=str(output), seed=seed, group_by="id"
+                inputs=inputs,
+                tokeniser=str(folder),
+                output=str(output),
+                seed=seed,
+                group_by="id",
+                reverse_complement=False if one_strand else None,
             )
         )
     return str(output)

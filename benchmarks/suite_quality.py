@@ -73,9 +73,12 @@ class Family:
     stage: str  # baseline | train | pretrained (pretrain, then train --init-from)
     flags: tuple[str, ...]
     pretrain_flags: tuple[str, ...] = ()
+    one_strand: bool = False  # trained without reverse complements (same split and test)
 
     def describe(self) -> str:
         text = " ".join(self.flags)
+        if self.one_strand:
+            text = f"dataset --no-reverse-complement; {text}"
         if self.stage == "pretrained":
             text = f"pretrain {' '.join(self.pretrain_flags)}; train --init-from {text}"
         return text
@@ -135,8 +138,29 @@ LONG_BASELINES = [
     ("tfidf(6-mer/6)+logreg", ("--features", "tfidf", "--model", "logreg")),
 ]
 SHORT_EPOCHS = {"cnn-tiny": 8, "cnn-small": 4, "scratch": 5, "finetune": 4}
+# Promoters are oriented (the transcription start downstream): a CNN trained and scored on the
+# given strand only, at its default learning rate (3e-3), beat the strand-symmetric one by 3
+# points of valid and test accuracy on seed 1.
+ONE_STRAND_CNN = Family(
+    "cnn-small one strand",
+    "train",
+    (
+        "--architecture",
+        "cnn",
+        "--preset",
+        "small",
+        "--no-strand-average",
+        "--epochs",
+        "10",
+        *PATIENCE,
+    ),
+    one_strand=True,
+)
 TASKS = {
-    "ecoli": Task(seeds=(1, 2), families=_families(DNA_BASELINES, SHORT_EPOCHS)),
+    "ecoli": Task(
+        seeds=(1, 2, 3, 4, 5),
+        families=[*_families(DNA_BASELINES, SHORT_EPOCHS), ONE_STRAND_CNN],
+    ),
     "motif": Task(seeds=(1,), families=_families(MOTIF_BASELINES, SHORT_EPOCHS)),
     "protein": Task(
         seeds=(1,),
@@ -416,13 +440,15 @@ def measure_task(work: Path, name: str) -> list[Row]:
     families = [f for f in task.families if f.key in wanted]
     outcomes: dict[str, list[Outcome]] = {f.key: [] for f in families}
     choices: list[Choice] = []
+    boards: list[int] = []  # models trained per seed (some families may not have run on all)
     started = time.perf_counter()
     for seed in seeds:
         dataset = spec.dataset(work, name, seed)
         models = []
         for family in families:
             folder = work / "quality" / name / f"seed{seed}" / family.key
-            outcome = run_family(family, dataset, seed, folder)
+            trained_on = spec.dataset(work, name, seed, family.one_strand)
+            outcome = run_family(family, trained_on, seed, folder)
             outcomes[family.key].append(outcome)
             print(name, seed, family.key, outcome, flush=True)
             if outcome.ok:
@@ -430,6 +456,7 @@ def measure_task(work: Path, name: str) -> list[Row]:
         if len(models) >= 2:
             choice = best_of_run(dataset, models)
             choices.append(choice)
+            boards.append(len(models))
             print(name, seed, "board", choice.board, flush=True)
     grouping = "by id" if spec.grouping == "id" else "by MMseqs2 similarity (0.3 id.)"
     split = f"80/10/10 grouped {grouping}, seeds {', '.join(map(str, seeds))}"
@@ -473,7 +500,8 @@ def measure_task(work: Path, name: str) -> list[Row]:
                     "peak MiB (max)": round(max(peaks)) if peaks else "-",
                     "load (mean)": round(statistics.mean(loads), 1),
                     "settings": f"{settings}; stage s = every family's stages + the choice "
-                    f"(valid {METRIC})",
+                    f"(valid {METRIC}); models on each seed's board: "
+                    f"{', '.join(map(str, boards))} of {len(families)}",
                 }
             )
     if name == "motif":  # the set's ceiling, for reading every row above against

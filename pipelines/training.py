@@ -61,6 +61,7 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
     def training(
         inputs: list = [],
         label_table: str = "",
+        dataset_settings: dict = {},
         experiment: str = "genomeflow",
         model_name: str = "genomeflow",
         tokeniser_method: str = "unigram",
@@ -101,6 +102,7 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
                     inputs=inputs,
                     tokeniser=tokens.outputs["tokeniser"],
                     label_table=label_table,
+                    settings=dataset_settings,
                     experiment=experiment,
                 ),
                 cluster,

@@ -82,7 +82,9 @@ def bad_file(tmp_path: Path, case: str) -> Path:
     return path
 
 
-def make_dataset(folder: Path, positives, negatives, name: str = "ds") -> str:
+def make_dataset(
+    folder: Path, positives, negatives, name: str = "ds", reverse_complement: bool | None = None
+) -> str:
     """A 6-mer tokeniser and a 60/20/20 dataset of two classes."""
     pos = write_text(folder / "promoter.fa", fasta_text(positives))
     neg = write_text(folder / "background.fa", fasta_text(negatives))
@@ -98,6 +100,7 @@ def make_dataset(folder: Path, positives, negatives, name: str = "ds") -> str:
             tokeniser=str(tokeniser),
             output=str(output),
             split=[0.6, 0.2, 0.2],
+            reverse_complement=reverse_complement,
         )
     )
     return str(output)

@@ -28,7 +28,7 @@ from genomeflow.models.transformer import DEFAULT_CONTEXT, attention_kernel, lea
 from genomeflow.sequence.complement import reverse_complement
 from genomeflow.train import loop
 from genomeflow.train.train import train_model
-from helpers import MOTIF, fasta_text, planted_records, write_text
+from helpers import MOTIF, fasta_text, make_dataset, planted_records, write_text
 
 UNTRACKED = ["--tracking-uri", "none"]
 TINY = ["--architecture", "cnn", "--preset", "tiny", "--batch-size", "16"]
@@ -56,7 +56,7 @@ def test_cnn_defaults_and_shared_constants():
     with pytest.raises(ConfigError, match="no attention"):
         attention_kernel("cnn", "sdpa")
     config = TrainConfig(dataset="d", output="o", architecture="cnn")
-    assert config.learning_rate is None and config.strand_average
+    assert config.learning_rate is None and config.strand_average is None  # the dataset's
     with pytest.raises(ConfigError, match="positive"):
         TrainConfig(dataset="d", output="o", learning_rate=0.0)
     pretrain = PretrainConfig(inputs=["x.fa"], output="o")
@@ -117,6 +117,23 @@ def test_predict_averages_both_strands_of_raw_fasta(model, tmp_path):
     del manifest["strand_average"]
     (older / "transformer.json").write_text(json.dumps(manifest))
     assert not TransformerClassifier(older).strand_average
+
+
+@pytest.mark.slow
+def test_a_dataset_without_reverse_complements_gives_a_one_strand_cnn(tmp_path):
+    """Strand averaging follows the dataset: built with --no-reverse-complement (an oriented
+    signal), the CNN scores the given strand only; --strand-average still turns it on."""
+    dataset = make_dataset(
+        tmp_path,
+        planted_records(30, 40, 5, MOTIF),
+        planted_records(30, 40, 6, None),
+        reverse_complement=False,
+    )
+    settings = {"dataset": dataset, "architecture": "cnn", "preset": "tiny", "epochs": 1}
+    for given, expected in ((None, False), (True, True)):
+        output = tmp_path / f"model_{given}"
+        train_model(TrainConfig(output=str(output), strand_average=given, **settings))
+        assert json.loads((output / "transformer.json").read_text())["strand_average"] is expected
 
 
 @pytest.mark.slow

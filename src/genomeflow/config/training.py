@@ -122,11 +122,15 @@ class TransformerConfig(StageConfig):
         help="attention kernel; auto: sdpa (fused/flash on GPU), eager for longformer, none "
         "for cnn",
     )
-    strand_average: bool = option(
-        True,
+    strand_average: bool | None = option(
+        None,
         help="cnn on DNA/RNA: score every window and its reverse complement and average the "
-        "two strands' probabilities (validation, test, evaluate, predict, register); "
-        "--no-strand-average for strand-specific signals; transformers and protein: no effect",
+        "two strands' probabilities (validation, test, evaluate, predict, register); off for "
+        "strand-specific signals (promoters, splice sites, coding sequence); transformers and "
+        "protein: no effect",
+        shown="on when the dataset's train split has reverse complements (dataset "
+        "--reverse-complement, the DNA/RNA default), off when it was built with "
+        "--no-reverse-complement",
     )
     compile: bool = option(False, help="torch.compile the model (slow start, faster steps)")
     padding: Literal["dynamic", "max_length"] = option(

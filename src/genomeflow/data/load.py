@@ -39,6 +39,12 @@ class LabelledDataset:
     def alphabet(self) -> str:
         return self.manifest["alphabet"]
 
+    @property
+    def both_strands(self) -> bool:
+        """Whether the train split carries reverse complements (the strand was declared
+        arbitrary when the dataset was built)."""
+        return bool((self.splits["train"]["strand"] == "-").any())
+
     def rows(self, split: str, source: str | Path | None = None) -> Any:
         """One split's rows; an empty split is an InputError naming ``source`` (the dataset as
         the user gave it; default its folder)."""

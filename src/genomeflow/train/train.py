@@ -164,6 +164,9 @@ def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> P
     )
     runtime = Runtime.resolve(config.device, config.precision, config.compile, config.workers)
     strands = architecture == CNN and Alphabet.parse(data.alphabet).is_nucleic
+    # Averaging strands declares the signal strand-symmetric; by default that follows the
+    # dataset: a train split without reverse complements was built for an oriented signal.
+    average = data.both_strands if config.strand_average is None else config.strand_average
     return Prepared(
         data,
         tokenizer,
@@ -171,7 +174,7 @@ def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> P
         schedule,
         runtime,
         config.window_stride,
-        strand_average=strands and config.strand_average,
+        strand_average=strands and average,
     )
 
 

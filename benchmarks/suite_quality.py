@@ -567,7 +567,10 @@ NOTES = (
     "channels x 3 residual dilated blocks, 0.12M parameters) "
     "and small (128 x 5, 0.78M) on one-hot residues, learning rate 1e-3 (the default was "
     "1e-2, which stayed on the chance plateau on the motif task; it is now 3e-3), "
-    "strand-averaged on DNA; DistilBERT tiny "
+    "strand-averaged on DNA; on ecoli also 'cnn-small one strand': the same CNN small at its "
+    "default learning rate 3e-3, trained on a dataset of the same split built with "
+    "--no-reverse-complement and scored on the given strand only (promoters are oriented); "
+    "DistilBERT tiny "
     "(2 layers x 64) from scratch, learning rate 1e-3; the same "
     f"self-pretrained ({PRETRAIN_STEPS} masked-LM steps of batch 32 on that seed's TRAIN "
     "split, mask 0.15, learning rate 1e-3) then fine-tuned at 1e-3. Tokens: ecoli and motif "
@@ -582,8 +585,10 @@ NOTES = (
     "evaluation, reports; pretraining included for the pretrained family; for the two "
     "best-of-run rows every family's stages plus the choice); 'peak MiB' the child's peak RSS "
     "(the largest child for the best-of-run rows); 'load' the machine's mean 1-minute load "
-    "average meanwhile: 2 cores shared with other jobs (this run at nice 10), so the times "
-    "are inflated by it. Published marks are from their papers, on their own splits."
+    "average meanwhile: 2 cores shared with other jobs (several families and seeds at once, "
+    "one torch thread each, beside other work), so the times are inflated by it. A family "
+    "that did not run on a seed is left off that seed's board (the best-of-run rows say how "
+    "many models each board had). Published marks are from their papers, on their own splits."
 )
 
 SUITE_QUALITY = (

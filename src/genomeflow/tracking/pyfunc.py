@@ -43,8 +43,10 @@ mlflow.models.set_model(SequenceClassifierModel())
 # What a served genomeflow model imports, pinned to the installed versions: every model (the
 # loader, genomeflow's tokenisers, sequence and config code), then each family's own. Training,
 # pipelines, sweeps and interpretation (kfp, optuna, captum, weightwatcher...) are not needed.
+# genomeflow's tokenisers load through transformers (its fast tokenizers), in every family.
 COMMON_PACKAGES = ("mlflow", "numpy", "pandas", "pyarrow", "pyyaml", "biopython", "tokenizers")
-NEURAL_PACKAGES = ("torch", "transformers", "safetensors")  # transformers and the CNN
+COMMON_PACKAGES += ("transformers", "safetensors")
+NEURAL_PACKAGES = ("torch",)  # transformers and the CNN
 BASELINE_PACKAGES = ("scikit-learn", "skops")
 XGBOOST_PACKAGES = ("xgboost-cpu", "xgboost")  # whichever is installed (CPU or GPU build)
 WORD2VEC_PACKAGES = ("gensim",)  # the word2vec featuriser reads its vectors with gensim

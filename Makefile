@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 DATA ?= examples/data/ecoli_promoters
+# The demo's registered model; empty: named after DATA's folder (demo-ecoli_promoters).
+MODEL ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages of the local S3 object store (Ceph radosgw: genomeflow.services.objectstore)
@@ -32,7 +34,7 @@ service-packages:
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES)
 
 demo: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/demo.sh "$(DATA)" out/demo
+	MODEL="$(MODEL)" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash examples/demo.sh "$(DATA)" out/demo
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)

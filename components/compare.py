@@ -16,11 +16,12 @@ def compare(
     experiment: str = "genomeflow",
 ):
     """Data-free weightwatcher comparison of the new model with the registry's champion of
-    ``name`` (register's registered model, when one exists; else the new model alone)."""
+    ``name`` (register's registered model, when one of the same classes exists; else the new
+    model alone)."""
     from genomeflow.components.runtime import copy_file, run_step
-    from genomeflow.tracking.registry import champion_uri
+    from genomeflow.tracking.registry import comparable_champion
 
-    champion = champion_uri(name) if name else None
+    champion = comparable_champion(name, model.path) if name else None
     models, names = [model.path], ["challenger"]
     if champion:
         models, names = [*models, champion], [*names, "champion"]

@@ -76,6 +76,7 @@ def services(tmp_path_factory):
         mlflow_port=free_port(),
         s3_port=free_port(),
         mon_port=free_port(),
+        timeout=300.0,  # seconds: on a loaded shared 2-core machine MLflow took over 120 s
     )
     state = services_up(config)
     yield config, state

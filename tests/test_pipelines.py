@@ -342,7 +342,10 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
         assert stage in summary
     assert "MLflow UI: http://127.0.0.1:" in summary
     assert "registered model: pipeline-test version 1, f1_macro " in summary
-    assert "(no champion before): gate promoted; serve models:/pipeline-test@champion" in summary
+    assert (
+        "(no champion before): gate promoted (no champion yet); serve "
+        "models:/pipeline-test@champion"
+    ) in summary
 
     client = mlflow.MlflowClient(live["mlflow"]["uri"])
     experiment = client.get_experiment_by_name("pipeline-test")
@@ -358,17 +361,26 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
     children = client.search_runs(
         [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
     )
+    stages = {run.data.tags["genomeflow.stage"]: run for run in children}
+    assert set(stages) >= {"tokenise", "dataset", "pretrain", "baseline", "sweep", "train",
+                           "evaluate", "crossval", "interpret", "compare", "register"}  # fmt: skip
     names = {run.info.run_name for run in children}
-    assert names >= {"tokenise", "dataset", "pretrain", "baseline", "sweep", "train",
-                     "evaluate", "crossval", "interpret", "compare", "register"}  # fmt: skip
+    assert "baseline tfidf+logreg" in names and "train distilbert-tiny" in names
+    for stage, run in stages.items():  # the command that ran, not KFP's launcher
+        assert run.data.tags["mlflow.source.name"] == f"genomeflow {stage}"
+    # the parent run rolls up the challenger's scores and the gate's decision
+    assert "test_f1_macro" in parent.data.metrics and "gate_promoted" in parent.data.metrics
+    assert parent.data.tags["gate.decision"] in ("promoted", "refused")
     # the sweep, the transformer and crossval started from the pretrain step's weights
-    started = [r for r in children if r.info.run_name in ("sweep", "train", "crossval")]
+    tuned = ("sweep", "train", "crossval")
+    started = [r for r in children if r.data.tags["genomeflow.stage"] in tuned]
     from_pretrain = [r for r in started if "/pretrain/model" in r.data.params.get("init_from", "")]
-    assert {r.info.run_name for r in from_pretrain} == {"sweep", "train", "crossval"}
+    assert {r.data.tags["genomeflow.stage"] for r in from_pretrain} == set(tuned)
     store = boto3.client("s3", **s3.settings())
     for run in children:
         assert run.data.tags["kfp.run_id"] == parent.data.tags["kfp.run_id"]
-        if run.info.run_name == "train":  # the server keeps MLflow's artifacts in S3
+        # the server keeps MLflow's artifacts in S3
+        if run.data.tags["genomeflow.stage"] == "train":
             prefix = f"mlflow/{experiment.experiment_id}/{run.info.run_id}/artifacts/"
             keys = store.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
             assert any(item["Key"].endswith("learning_curve.png") for item in keys)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import REPO
 from genomeflow.cli import main
 from genomeflow.config import BaselineConfig, RegisterConfig
 from genomeflow.errors import ConfigError, InputError
@@ -111,6 +112,7 @@ def test_a_first_model_becomes_champion_and_serves_as_pyfunc(
     assert json.loads(tags["genomeflow.label_names"]) == ["promoter", "background"]
     run = client.get_run(tags["genomeflow.register_run_id"])
     assert run.info.run_name == "register" and run.data.metrics["gate_promoted"] == 1
+    check_lineage(client, client.get_model_version(name, "1"), run, planted)
 
     loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     positives, negatives = new_sequences()
@@ -127,6 +129,72 @@ def test_a_first_model_becomes_champion_and_serves_as_pyfunc(
         )
     ).read_text()
     assert "scikit-learn==" in requirements and "mlflow==" in requirements
+    # What inference needs, not what training, pipelines or interpretation need.
+    for absent in ("kfp", "optuna", "captum", "weightwatcher", "gensim", "torch", "xgboost"):
+        assert f"\n{absent}" not in f"\n{requirements}", requirements
+
+
+def check_lineage(client, version, run, dataset: str) -> None:
+    """A registered version's lineage in MLflow's vocabulary: source and commit, the dataset's
+    splits as inputs (context, digest), the logged model's scores on them, its description."""
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    assert run.data.tags["mlflow.source.name"] == "genomeflow register"
+    assert run.data.tags["mlflow.source.git.commit"] == commit.stdout.strip()
+    assert version.tags["mlflow.source.git.commit"] == commit.stdout.strip()
+    manifest = json.loads((Path(dataset) / "manifest.json").read_text())
+    logged = {
+        next(t.value for t in item.tags if t.key == "mlflow.data.context"): item.dataset
+        for item in run.inputs.dataset_inputs
+    }
+    assert set(logged) == {"train", "validation", "test"}
+    for split, context in (("train", "train"), ("valid", "validation"), ("test", "test")):
+        digest = manifest["files"][f"parquet/{split}.parquet"].removeprefix("sha256:")
+        assert logged[context].digest == digest[:36]
+        assert logged[context].name == f"{Path(dataset).name}/{split}"
+        assert json.loads(logged[context].profile)["num_rows"] == sum(
+            manifest["rows"][split].values()
+        )
+    # The version's source is the logged model (models:/<model id>).
+    model = client.get_logged_model(version.model_id or version.source.removeprefix("models:/"))
+    linked = {m.key: m for m in model.metrics}
+    assert linked["test_f1_macro"].dataset_name == logged["test"].name
+    assert linked["test_f1_macro"].value == run.data.metrics["test_f1_macro"]
+    assert linked["valid_f1_macro"].dataset_digest == logged["validation"].digest
+    assert not any(key.startswith(("gate", "registered")) for key in linked)  # bookkeeping
+    assert version.tags["data.gate_dataset_digest"] in version.description
+    assert f"register run {run.info.run_id}" in version.description
+
+
+@pytest.mark.integration
+def test_a_retried_registration_creates_no_second_version(
+    live, models, planted, monkeypatch, capsys
+):
+    """A pipeline's register step retried (same KFP run): after a crash between registering
+    and the gate's decision, and after a whole success, the one version is reused."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(live["mlflow"]["uri"])
+    name = f"retried-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("KFP_RUN_ID", f"kfp-{uuid.uuid4().hex[:8]}")
+    assert register(models["good"], name, planted) == 0
+    first = capsys.readouterr().out
+    assert f"registered {name} version 1 (aliases: challenger, champion)" in first
+    client.delete_model_version_tag(name, "1", "gate.decision")  # the first attempt died here
+    assert register(models["good"], name, planted) == 0
+    assert f"registered {name} version 1 " in capsys.readouterr().out
+    assert client.get_model_version(name, "1").tags["gate.decision"] == "promoted"
+    assert register(models["good"], name, planted) == 0  # a retry after a whole success
+    assert "gate: promoted: no champion yet" in capsys.readouterr().out
+    assert [v.version for v in client.search_model_versions(f"name='{name}'")] == ["1"]
+    version = client.get_model_version(name, "1")
+    assert version.tags["kfp.run_id"] == os.environ["KFP_RUN_ID"]
+    assert f"KFP run {os.environ['KFP_RUN_ID']}" in version.description
+    # Another KFP run registering the same folder is another registration.
+    monkeypatch.setenv("KFP_RUN_ID", f"kfp-{uuid.uuid4().hex[:8]}")
+    assert register(models["good"], name, planted) == 0
+    assert f"registered {name} version 2 (aliases: challenger)" in capsys.readouterr().out
 
 
 @pytest.mark.integration
@@ -159,6 +227,25 @@ def test_a_worse_challenger_is_refused_and_the_champion_stays(
     assert register(models["good"], champion, planted) == 0
     assert "gate: refused" in capsys.readouterr().out
     assert client.get_registered_model(champion).aliases["champion"] == "1"
+
+
+@pytest.mark.integration
+def test_compare_skips_a_champion_of_other_classes(live, champion, models, caplog):
+    from mlflow import MlflowClient
+
+    from genomeflow.tracking.registry import comparable_champion
+
+    assert comparable_champion(champion, models["bad"]) == f"models:/{champion}@champion"
+    assert comparable_champion(f"none-{uuid.uuid4().hex[:8]}", models["bad"]) is None
+    # The champion of another task (its classes as register recorded them)
+    MlflowClient(live["mlflow"]["uri"]).set_model_version_tag(
+        champion, "1", "genomeflow.label_names", json.dumps(["cds", "intron"])
+    )
+    assert comparable_champion(champion, models["bad"]) is None
+    assert (
+        f"not comparing with the champion of {champion} (version 1): its classes ['cds', "
+        "'intron'] differ from the model's ['promoter', 'background']" in caplog.text
+    )
 
 
 @pytest.mark.integration
@@ -219,15 +306,21 @@ def test_the_registered_model_loads_without_genomeflow_installed(live, champion)
     import genomeflow
 
     source = str(Path(genomeflow.__file__).resolve().parents[1])  # the editable install's src/
+    # Nor what its requirements leave out (a forest needs no torch): as if not installed.
+    absent = ("torch", "gensim", "xgboost", "kfp", "optuna", "captum", "weightwatcher")
     script = "\n".join(
         [
-            "import sys",
+            "import sys, importlib.machinery",
             f"sys.path = [p for p in sys.path if p != {source!r}]",
+            "find = importlib.machinery.PathFinder.find_spec",
+            "importlib.machinery.PathFinder.find_spec = staticmethod(lambda name, *rest: None"
+            f" if name.split('.')[0] in {absent!r} else find(name, *rest))",
             "import mlflow, pandas as pd",
             f"model = mlflow.pyfunc.load_model('models:/{champion}@champion')",
             "print(model.predict(pd.DataFrame({'sequence': ['ACGTTATAATGC']}))['label'][0])",
             "import genomeflow",
             "print(genomeflow.__file__)",
+            f"assert not any(m.split('.')[0] in {absent!r} for m in sys.modules)",
         ]
     )
     env = {**os.environ, "MLFLOW_TRACKING_URI": live["mlflow"]["uri"]}
@@ -316,8 +409,28 @@ def test_gate_rules():
     assert not promoted and "differ from the challenger's" in reason and champion is None
 
 
+SERVE_START_S = 120  # seconds `mlflow models serve` may take to answer (imports, model load)
+
+
+def invoke(port: int, body: dict) -> tuple[int, dict]:
+    """POST ``body`` to a scoring server's /invocations: (HTTP status, JSON answer)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
 @pytest.mark.integration
 def test_mlflow_models_serve_answers_invocations(live, champion, tmp_path):
+    """`mlflow models serve` of the registered champion, as the README shows it: raw sequences
+    in MLflow's standard input formats; a residue outside the alphabet is HTTP 400 with
+    genomeflow's one line, no stack trace."""
     port = free_port()
     bin_folder = str(Path(sys.executable).parent)  # `mlflow models serve` runs `uvicorn` from PATH
     env = {
@@ -325,41 +438,35 @@ def test_mlflow_models_serve_answers_invocations(live, champion, tmp_path):
         "MLFLOW_TRACKING_URI": live["mlflow"]["uri"],
         "PATH": os.pathsep.join([bin_folder, os.environ.get("PATH", "")]),
     }
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "models",
-        "serve",
-        "-m",
-        f"models:/{champion}@champion",
-    ]
+    command = ["mlflow", "models", "serve", "-m", f"models:/{champion}@champion"]
     command += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
     server = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
+    positives, negatives = new_sequences()
+    pair = [positives[0], negatives[0]]
     try:
-        positives, negatives = new_sequences()
-        body = json.dumps(
-            {"dataframe_split": {"columns": ["sequence"], "data": [[positives[0]], [negatives[0]]]}}
-        ).encode()
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + SERVE_START_S
         while True:
             try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/invocations",
-                    data=body,
-                    headers={"Content-Type": "application/json"},
-                )
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    answer = json.loads(response.read())
-                break
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
+                    break
             except OSError:
                 assert server.poll() is None, (tmp_path / "serve.log").read_text()
                 assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
                 time.sleep(0.5)
-        rows = answer["predictions"]
+        bodies = {
+            "dataframe_split": {"columns": ["sequence"], "data": [[s] for s in pair]},
+            "dataframe_records": [{"sequence": s} for s in pair],
+            "inputs": {"sequence": pair},
+        }
+        answers = {}
+        for form, body in bodies.items():
+            status, answer = invoke(port, {form: body})
+            assert status == 200, (form, answer)
+            answers[form] = answer["predictions"]
+        rows = answers["dataframe_split"]
         assert len(rows) == 2 and set(rows[0]) == {
             "label",
             "probability",
@@ -367,6 +474,15 @@ def test_mlflow_models_serve_answers_invocations(live, champion, tmp_path):
             "p_background",
         }
         assert rows[0]["label"] == "promoter"
+        assert answers["dataframe_records"] == rows and answers["inputs"] == rows
+
+        status, answer = invoke(port, {"dataframe_split": bodies["dataframe_split"] | {
+            "data": [[positives[0]], ["ACGTZACGT"]]}})  # fmt: skip
+        assert status == 400, answer
+        assert answer["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert answer["message"].startswith("sequence #2: 'Z' at position 5 is not a valid dna")
+        assert "\n" not in answer["message"] and "stack_trace" not in answer
+        assert "Traceback" not in json.dumps(answer) and "site-packages" not in json.dumps(answer)
     finally:
         stop_group(server)
         log.close()
@@ -384,56 +500,6 @@ def stop_group(process: subprocess.Popen) -> None:
             break
         except subprocess.TimeoutExpired:
             continue
-
-
-@pytest.mark.integration
-def test_the_scoring_server_answers_bad_sequences_with_the_clear_line(live, champion):
-    """MLflow's scoring server (its FastAPI app, served in-process): a residue outside the
-    model's alphabet is HTTP 400 with genomeflow's one line as the message, no stack trace."""
-    import threading
-
-    import mlflow
-    import uvicorn
-    from mlflow.pyfunc import scoring_server
-
-    model = mlflow.pyfunc.load_model(f"models:/{champion}@champion")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(scoring_server.init(model), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-
-    def invoke(sequences: list[str]) -> tuple[int, dict]:
-        body = {"dataframe_split": {"columns": ["sequence"], "data": [[s] for s in sequences]}}
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        positives, _ = new_sequences()
-        status, answer = invoke([positives[0], "ACGTZACGT"])
-        assert status == 400, answer
-        assert answer["error_code"] == "INVALID_PARAMETER_VALUE"
-        assert answer["message"].startswith("sequence #2: 'Z' at position 5 is not a valid dna")
-        assert "\n" not in answer["message"] and "stack_trace" not in answer
-        assert "Traceback" not in json.dumps(answer) and "site-packages" not in json.dumps(answer)
-        status, answer = invoke([positives[0]])
-        assert status == 200 and answer["predictions"][0]["label"] == "promoter"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.mark.integration
@@ -518,7 +584,8 @@ def test_the_best_candidate_on_valid_is_the_challenger(live, models, planted, tm
     run = client.get_run(decision["run_id"])
     board = Path(client.download_artifacts(run.info.run_id, "leaderboard.md", str(tmp_path)))
     board = board.read_text()
-    assert board == version.description
+    assert version.description.startswith("Registered by genomeflow ")
+    assert version.description.endswith(board)  # the leaderboard under the provenance
     assert "challenger" in out
 
     # An ensemble is a model folder like any other: registered, served as one pyfunc.

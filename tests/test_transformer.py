@@ -74,6 +74,24 @@ def test_model_folder_is_complete_and_predicts_as_evaluated(trained, planted):
     assert accuracy == pytest.approx(trained.metrics()["test_accuracy"])
 
 
+def test_predict_reads_every_record_before_it_loads_the_model(trained, tmp_path, capsys):
+    """A bad record deep in the input is the error, before any model work: here the model's
+    weights are damaged too, and the record is what predict reports."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained.output, model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    records = [*planted_records(30, 60, 3, MOTIF), ("late", "ACGT" * 5 + "Z" + "ACGT" * 5)]
+    fasta = write_text(tmp_path / "new.fa", fasta_text(records))
+    out = tmp_path / "out.csv"
+    assert main(["predict", str(model), str(fasta), "-o", str(out), "--tracking-uri", "none"]) == 2
+    err = capsys.readouterr().err
+    assert "late" in err and "'Z'" in err and "safetensors" not in err, err
+    assert err.count("\n") == 1 and not out.exists()
+
+
 def test_cli_train_prints_katib_lines_and_predict_scores_fasta(planted, tmp_path, capsys):
     model = tmp_path / "model"
     flags = ["--preset", "tiny", "--epochs", "2", "--tracking-uri", "none"]
@@ -350,11 +368,12 @@ def test_tracked_train_logs_epochs_and_params_from_run_reuse_them(planted, live,
     params = json.loads((second / "transformer.json").read_text())["params"]
     assert params["learning_rate"] == 0.0015 and params["dropout"] == 0.2
     assert params["preset"] == "tiny" and params["epochs"] == 1
-    # the second run's own flags were defaults (--learning-rate not given: null, the
-    # architecture's default); MLflow records what it trained with as used.*
+    # the second run's own flags were defaults (--learning-rate not given); MLflow records
+    # what it trained with, once
     second_id = json.loads((second / "transformer.json").read_text())["run_id"]
     recorded = client.get_run(second_id).data.params
-    assert recorded["learning_rate"] == "null" and recorded["used.learning_rate"] == "0.0015"
+    assert recorded["learning_rate"] == "0.0015" and recorded["epochs"] == "1"
+    assert not any(name.startswith("used.") for name in recorded)
     third = tmp_path / "third"
     assert main(["train", planted, "-o", str(third), "--params-from-run", second_id]) == 0
     params = json.loads((third / "transformer.json").read_text())["params"]

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from genomeflow.config import PredictConfig
 from genomeflow.io.files import check_readable
 from genomeflow.io.sequences import read_sequence_files
+from genomeflow.models.checkpoint import quiet_transformers
 from genomeflow.models.loading import check_sequence_inputs, load_classifier, model_manifest
 from genomeflow.sequence.complement import reverse_complement
 from genomeflow.storage import atomic_output, check_writable
@@ -30,12 +31,15 @@ class PredictSummary:
         return {"rows": self.rows}
 
 
+def _records(config: PredictConfig):
+    """``(file index, record)`` of every input record in order, checked as they are read."""
+    return read_sequence_files(config.inputs, config.alphabet, config.allow_duplicate_ids)
+
+
 def _batches(config: PredictConfig, size: int):
     """``(file, ids, sequences)`` batches of the inputs in order."""
     batch: list[tuple[int, str, str]] = []
-    for index, record in read_sequence_files(
-        config.inputs, config.alphabet, config.allow_duplicate_ids
-    ):
+    for index, record in _records(config):
         batch.append((index, record.id, record.sequence))
         if len(batch) == size:
             yield batch
@@ -60,9 +64,13 @@ def predict_files(config: PredictConfig) -> PredictSummary:
         f"the model {config.model}",
         config.reverse_complement,
     )
-    classifier = load_classifier(folder)
+    # Every record read and checked once before the model loads: a bad record further down
+    # is reported before any model work, and the bar below gets its total and ETA.
+    total = sum(1 for _ in _records(config))
+    with quiet_transformers():  # its "Loading weights" bar is not predict's progress
+        classifier = load_classifier(folder)
     frames = []
-    with tqdm(desc="predicting", unit="seq", disable=None) as progress:
+    with tqdm(desc="predicting", unit="seq", total=total, disable=None) as progress:
         for batch in _batches(config, config.batch_size):
             sequences = [sequence for _, _, sequence in batch]
             probabilities = classifier.predict_proba(sequences)

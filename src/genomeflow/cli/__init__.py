@@ -105,19 +105,26 @@ def print_pipeline_summary(kfp_run_id: str, experiment: str) -> None:
     experiment_id = runs[0].info.experiment_id if runs else "0"
     print(f"MLflow UI: {tracker.uri}/#/experiments/{experiment_id}/runs/{parent}")
     for run in runs:
-        tags, scores = run.data.tags, run.data.metrics
-        if "genomeflow.registered_model" in tags:
-            name, metric = tags["genomeflow.registered_model"], run.data.params.get("metric")
-            versus = (
-                f" against the champion's {score(scores['gate_champion_score'])}"
-                if "gate_champion_score" in scores
-                else " (no champion before)"
-            )
-            print(
-                f"registered model: {name} version {tags['genomeflow.registered_version']}, "
-                f"{metric} {score(scores.get('gate_challenger_score'))}{versus}: gate "
-                f"{tags.get('gate.decision')}; serve models:/{name}@champion"
-            )
+        if "genomeflow.registered_model" in run.data.tags:
+            print(gate_line(run))
+
+
+def gate_line(run: Any) -> str:
+    """The register run's outcome in one line: the version, its score, what the gate said."""
+    tags, scores = run.data.tags, run.data.metrics
+    name, metric = tags["genomeflow.registered_model"], run.data.params.get("metric")
+    champion = tags.get("gate.champion_version", "none")
+    if "gate_champion_score" in scores:
+        versus = f" against champion version {champion}'s {score(scores['gate_champion_score'])}"
+    elif champion == "none":
+        versus = " (no champion before)"
+    else:
+        versus = f" (champion version {champion} not compared)"
+    return (
+        f"registered model: {name} version {tags['genomeflow.registered_version']}, {metric} "
+        f"{score(scores.get('gate_challenger_score'))}{versus}: gate {tags.get('gate.decision')}"
+        f" ({tags.get('gate.reason', 'no reason recorded')}); serve models:/{name}@champion"
+    )
 
 
 COMMANDS: dict[str, tuple[type[StageConfig], str]] = {

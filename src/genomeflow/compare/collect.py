@@ -194,7 +194,7 @@ def _prefixed(record: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 
 def _run_params(record: Mapping[str, Any]) -> dict[str, Any]:
     """A run record's params, the hyperparameters it trained with (``used.x``) over its flags."""
-    from genomeflow.tracking.runs import USED_PREFIX
+    from genomeflow.tracking.query import USED_PREFIX
 
     params = _prefixed(record, "params.")
     return params | _prefixed(params, USED_PREFIX)

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from genomeflow.config.base import (
     StageConfig,
@@ -52,6 +52,10 @@ IGNORED_REFERENCE_PARAMETERS = ("decay", "momentum")
 class TransformerConfig(StageConfig):
     """Settings shared by ``genomeflow train``, ``crossval`` and ``sweep``."""
 
+    # A params file, a run's params or the architecture's defaults settle these: train and
+    # crossval record the values used as params, once (genomeflow.tracking.stage).
+    RESOLVED_PARAMS: ClassVar[tuple[str, ...]] = HYPERPARAMETERS
+
     dataset: str = option(
         help="dataset folder written by genomeflow dataset", positional=True, role="input"
     )
@@ -85,7 +89,7 @@ class TransformerConfig(StageConfig):
     learning_rate: float | None = option(
         None,
         help="AdamW peak learning rate (linear warmup/decay); when not given, the "
-        "architecture's default, recorded as used.learning_rate",
+        "architecture's default; the MLflow param learning_rate is the value used",
         shown="5e-4; cnn 3e-3",
     )
     weight_decay: float = option(0.01, help="AdamW decoupled weight decay")
@@ -339,6 +343,8 @@ REMOTE_CHECKPOINTS = ("s3://", "runs:/", "models:/")  # --init-from a trial pod 
 @dataclass
 class SweepConfig(TransformerConfig):
     """Settings of ``genomeflow sweep``: tune a transformer on the valid split."""
+
+    RESOLVED_PARAMS: ClassVar[tuple[str, ...]] = ()  # the fixed settings; trials record theirs
 
     spec: str = option("", help="sweep spec (wandb-style JSON/YAML)", role="input")
     trials: int | None = option(

@@ -17,6 +17,7 @@ from genomeflow.data import load_dataset
 from genomeflow.errors import InputError
 from genomeflow.evaluate.metrics import Evaluation, evaluate_predictions
 from genomeflow.evaluate.plots import write_evaluation
+from genomeflow.models.checkpoint import quiet_transformers
 from genomeflow.models.loading import load_classifier, model_manifest
 from genomeflow.report import html_page, html_table, number, png_image
 from genomeflow.storage import atomic_directory, check_writable
@@ -83,7 +84,8 @@ def model_and_dataset(model: str, dataset: str) -> tuple[Any, Any]:
             f"{dataset}: holds {loaded.alphabet} but the model {model} was built for "
             f"{manifest['alphabet']}; use a dataset of {manifest['alphabet']} sequences"
         )
-    return load_classifier(folder), loaded
+    with quiet_transformers():  # no "Loading weights" bar among evaluate's lines
+        return load_classifier(folder), loaded
 
 
 def report_page(evaluation: Evaluation, title: str, plots: dict[str, bytes]) -> str:

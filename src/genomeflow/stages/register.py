@@ -14,6 +14,7 @@ version, the gate's turn among concurrent registrations, the aliases and tags) a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from pathlib import Path
@@ -23,13 +24,17 @@ import pandas as pd
 
 from genomeflow.data import load_dataset
 from genomeflow.errors import InputError, TrackingError
+from genomeflow.evaluate import evaluate_predictions
 from genomeflow.metric_names import HIGHER_IS_BETTER
 from genomeflow.models.candidates import add_ensemble, leaderboard, rank, score
+from genomeflow.models.checkpoint import quiet_transformers
 from genomeflow.models.loading import load_classifier
 from genomeflow.tracking import active_run
 from genomeflow.tracking.gate import (
+    DECISION_TAG,
     RegisterSummary,
     decide,
+    earlier_summary,
     gate_turn,
     record,
     register_version,
@@ -113,7 +118,8 @@ def register_model(config: RegisterConfig) -> RegisterSummary:
     """
     # Inputs first: a bad model or dataset is reported before MLflow is needed.
     dataset = load_dataset(config.dataset)
-    entries = [(Path(folder), load_classifier(folder)) for folder in config.models]
+    with quiet_transformers():  # no "Loading weights" bar per candidate
+        entries = [(Path(folder), load_classifier(folder)) for folder in config.models]
     if dataset.label_names != list(entries[0][1].label_names):
         raise InputError(
             f"{config.dataset}: its classes {dataset.label_names} differ from the model's "
@@ -144,38 +150,67 @@ def register_model(config: RegisterConfig) -> RegisterSummary:
                 len(board),
             )
         # Scored before anything is registered: a model that cannot be scored is not registered.
-        challenger_score = score(chosen.classifier, test, label_names, config.metric)
-        version = register_version(config.name, run, chosen.folder, chosen.classifier, dataset)
+        probabilities = chosen.classifier.predict_proba(test["sequence"].tolist())
+        tested = evaluate_predictions(test["label"].to_numpy(), probabilities, label_names)
+        scores = tested.scalars("test_")
+        challenger_score = scores.get(f"test_{config.metric}")
+        valid = {} if chosen.valid_score is None else {f"valid_{config.metric}": chosen.valid_score}
+        version, earlier = register_version(
+            config.name, run, chosen, dataset, {"test": scores, "validation": valid}
+        )
+    ranking = [(c.name, c.valid_score) for c in board]
+    summary = earlier_summary(config.name, version, earlier, ranking)
+    if summary is not None:  # a retried step: that attempt's decision stands
+        board_text = leaderboard(board, config.metric, challenger_score, _decision_text(summary))
+        record(run, summary, config, board_text, {**scores, **valid})
+        return summary
     with gate_turn(run, config.name, version):
         champion_version = take_challenger(run, config.name, version)
-        champion, champion_score = None, None
-        try:
-            if champion_version is not None:
-                uri = f"{REGISTRY_SCHEME}{config.name}/{champion_version}"
-                champion = load_classifier(download_registered(uri))
-        except InputError as error:  # e.g. not a genomeflow model: refuse, do not crash
-            promoted = False
-            reason = f"the champion (version {champion_version}) could not be loaded: {error}"
-        else:
-            promoted, reason, champion_score = judge(
-                challenger_score, chosen.classifier, champion, test, config.metric, config.min_gain
-            )
-        summary = RegisterSummary(
-            config.name,
-            version,
-            promoted,
-            reason,
-            challenger_score,
-            champion_score,
-            champion_version,
-            config.metric,
-            chosen.name,
-            [(c.name, c.valid_score) for c in board],
-        )
+        if champion_version == version:  # an earlier attempt promoted it, then stopped
+            promoted = {**earlier, DECISION_TAG: "promoted"}
+            summary = earlier_summary(config.name, version, promoted, ranking)
+        if summary is None:
+            summary = _judged(config, version, champion_version, chosen, test, challenger_score)
+            summary = dataclasses.replace(summary, candidates=ranking)
         board_text = leaderboard(board, config.metric, challenger_score, _decision_text(summary))
         decide(run, summary, config.min_gain, board_text)
-    record(run, summary, config, board_text)
+    record(run, summary, config, board_text, {**scores, **valid})
     return summary
+
+
+def _judged(
+    config: RegisterConfig,
+    version: int,
+    champion_version: int | None,
+    chosen: Any,
+    test: pd.DataFrame,
+    challenger_score: float | None,
+) -> RegisterSummary:
+    """The gate's decision on ``chosen`` (version ``version``) against the champion's version."""
+    champion, champion_score = None, None
+    try:
+        if champion_version is not None:
+            uri = f"{REGISTRY_SCHEME}{config.name}/{champion_version}"
+            with quiet_transformers():
+                champion = load_classifier(download_registered(uri))
+    except InputError as error:  # e.g. not a genomeflow model: refuse, do not crash
+        promoted = False
+        reason = f"the champion (version {champion_version}) could not be loaded: {error}"
+    else:
+        promoted, reason, champion_score = judge(
+            challenger_score, chosen.classifier, champion, test, config.metric, config.min_gain
+        )
+    return RegisterSummary(
+        config.name,
+        version,
+        promoted,
+        reason,
+        challenger_score,
+        champion_score,
+        champion_version,
+        config.metric,
+        chosen.name,
+    )
 
 
 def _decision_text(summary: RegisterSummary) -> str:

@@ -8,12 +8,7 @@ records nothing (pure library use). When the server cannot be reached, MLflow's 
 does not pretend to succeed.
 """
 
-from genomeflow.tracking.runs import (
-    Run,
-    Tracker,
-    active_run,
-    resolve_tracking_uri,
-    run_hyperparameters,
-)
+from genomeflow.tracking.query import run_hyperparameters
+from genomeflow.tracking.runs import Run, Tracker, active_run, resolve_tracking_uri
 
 __all__ = ["Run", "Tracker", "active_run", "resolve_tracking_uri", "run_hyperparameters"]

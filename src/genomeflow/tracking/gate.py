@@ -11,6 +11,7 @@ no longer than its run lives (or :data:`GATE_WAIT_S` after it registered).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -18,7 +19,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
@@ -29,6 +29,7 @@ from genomeflow import __version__
 from genomeflow.data.build import MANIFEST as DATASET_MANIFEST
 from genomeflow.errors import TrackingError
 from genomeflow.storage import file_digest, write_json
+from genomeflow.tracking.lineage import GIT_COMMIT, KFP_RUN_ID_TAG, git_sha, kfp_run_id
 from genomeflow.tracking.pyfunc import log_pyfunc
 from genomeflow.tracking.registry import CHALLENGER, CHAMPION, REGISTRY_SCHEME
 from genomeflow.tracking.runs import Run, recording
@@ -43,6 +44,9 @@ GATE_WAIT_S = 900.0  # the longest a version waits for a lower version's gate de
 GATE_POLL_S = 1.0  # how often it looks
 DECISION_TAG = "gate.decision"  # written last: a version without it is still in its gate
 TAG_VALUE_LIMIT = 8000  # MLflow's run tag limit; registry tags allow more, config JSON rarely does
+# One registration, however often it is attempted: a retried pipeline step (same KFP run, same
+# challenger), or a create request MLflow sent again after a lost answer, finds its version.
+REGISTRATION_TAG = "genomeflow.registration"
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ def version_tags(classifier: Any, dataset: Any, run: Run) -> dict[str, str]:
     trained_on = manifest.get("dataset") or {}
     tags = {
         "genomeflow.version": __version__,
+        GIT_COMMIT: git_sha(),
+        KFP_RUN_ID_TAG: kfp_run_id(),
         "genomeflow.model_kind": manifest.get("kind") or manifest.get("stage"),
         "genomeflow.label_names": json.dumps(list(classifier.label_names)),
         "genomeflow.alphabet": classifier.alphabet.value,
@@ -115,15 +121,67 @@ def score_text(score: float | None) -> str:
     return "none" if score is None else f"{score:.6g}"
 
 
-def register_version(name: str, run: Run, folder: Path, classifier: Any, dataset: Any) -> int:
-    """Log and register the model (its provenance tags mark it as in its gate); the version."""
+def registration_key(run: Run, candidate: str, classifier: Any) -> str:
+    """What makes two attempts one registration: the KFP run (else this register run), the
+    challenger's name and its model's manifest (its training run, data digests, settings)."""
+    scope = kfp_run_id() or run.run_id
+    material = json.dumps([scope, candidate, classifier.manifest], sort_keys=True, default=str)
+    return hashlib.sha256(material.encode()).hexdigest()[:32]  # 128 bits: no collisions
+
+
+def _versions_with(client: Any, name: str, key: str) -> list[Any]:
+    """The versions of ``name`` registered under ``key``, lowest first."""
+    found = client.search_model_versions(f"name='{name}' and tags.`{REGISTRATION_TAG}` = '{key}'")
+    return sorted(found, key=lambda item: int(item.version))
+
+
+def run_dataset(run: Run, context: str) -> Any | None:
+    """The dataset this run logged as input with ``context`` (``test``), or None."""
+    with recording(str(run.uri), "read the run's datasets"):
+        inputs = MlflowClient(run.uri).get_run(str(run.run_id)).inputs
+    for item in inputs.dataset_inputs if inputs else []:
+        if any(t.key == "mlflow.data.context" and t.value == context for t in item.tags):
+            return item.dataset
+    return None
+
+
+def register_version(
+    name: str, run: Run, chosen: Any, dataset: Any, scores: dict[str, dict[str, float]]
+) -> tuple[int, dict[str, str]]:
+    """Log the challenger as the run's pyfunc model and register it (its provenance tags mark it
+    as in its gate), once: a version registered under the same key (:func:`registration_key`)
+    is reused.
+
+    Args:
+        name: the registered model.
+        run: the register run (the active MLflow run).
+        chosen: the challenger (a :class:`genomeflow.models.candidates.Candidate`).
+        dataset: the gate's dataset (its folder, its splits).
+        scores: ``{"test": {...}, "validation": {...}}``: the challenger's metrics on those
+            splits, recorded as the logged model's on the run's datasets of those contexts.
+
+    Returns:
+        The version, and the tags of an earlier attempt's version (empty for a new version).
+    """
+    client = MlflowClient(run.uri)
+    key = registration_key(run, chosen.name, chosen.classifier)
+    with recording(str(run.uri), f"look up earlier registrations of {name!r}"):
+        earlier = _versions_with(client, name, key)
+    if earlier:
+        log.info("version %s of %s was registered by an earlier attempt", earlier[0].version, name)
+        return int(earlier[0].version), dict(earlier[0].tags or {})
     test = dataset.splits["test"]
-    info = log_pyfunc(folder, run, test["sequence"].head(2).tolist(), classifier)
+    info = log_pyfunc(chosen.folder, run, test["sequence"].head(2).tolist(), chosen.classifier)
+    for context, values in scores.items():  # the logged model's page: its scores, on what data
+        run.log_metrics(values, model_id=info.model_id, dataset=run_dataset(run, context))
+    tags = {**version_tags(chosen.classifier, dataset, run), REGISTRATION_TAG: key}
     with recording(str(run.uri), f"register the model {name!r}"):
-        registered = mlflow.register_model(
-            info.model_uri, name, tags=version_tags(classifier, dataset, run)
-        )
-    return int(registered.version)
+        mlflow.register_model(info.model_uri, name, tags=tags)
+        # MLflow sends a create request again when its answer was lost: keep the first version.
+        versions = _versions_with(client, name, key)
+        for extra in versions[1:]:
+            client.delete_model_version(name, extra.version)
+    return int(versions[0].version), {}
 
 
 def take_challenger(run: Run, name: str, version: int) -> int | None:
@@ -203,9 +261,9 @@ def decide(run: Run, summary: RegisterSummary, min_gain: float, board: str) -> N
     client = MlflowClient(run.uri)
     version = str(summary.version)
     with recording(str(run.uri), f"record the gate decision of {summary.name!r}"):
-        client.update_model_version(summary.name, version, description=board)
-        if summary.promoted:
-            client.set_registered_model_alias(summary.name, CHAMPION, version)
+        tags = client.get_model_version(summary.name, version).tags or {}
+        described = f"{provenance_text(tags)}\n\n{board}"
+        client.update_model_version(summary.name, version, description=described)
         champion = summary.champion_version
         decision = {
             "gate.metric": summary.metric,
@@ -215,17 +273,71 @@ def decide(run: Run, summary: RegisterSummary, min_gain: float, board: str) -> N
             "gate.champion_version": "none" if champion is None else str(champion),
             "gate.reason": _truncate(summary.reason),
             "gate.candidate": _truncate(summary.candidate),
-            DECISION_TAG: "promoted" if summary.promoted else "refused",
         }
+        # Tags, alias, decision: a retry that finds the alias moved finds the reasons too.
         for key, value in decision.items():
             client.set_model_version_tag(summary.name, version, key, value)
+        if summary.promoted:
+            client.set_registered_model_alias(summary.name, CHAMPION, version)
+        verdict = "promoted" if summary.promoted else "refused"
+        client.set_model_version_tag(summary.name, version, DECISION_TAG, verdict)
 
 
-def record(run: Run, summary: RegisterSummary, config: RegisterConfig, board: str) -> None:
-    """The decision as run metrics and tags, the leaderboard as an artifact of this run and of
-    its pipeline's parent run, and the optional JSON report."""
+def provenance_text(tags: dict[str, str]) -> str:
+    """Where a version came from, in words, from its tags (:func:`version_tags`)."""
+    unknown = "unknown"
+    lines = [
+        f"Registered by genomeflow {tags.get('genomeflow.version', unknown)} from git commit "
+        f"{tags.get(GIT_COMMIT, unknown)}, KFP run {tags.get(KFP_RUN_ID_TAG, 'none')}, "
+        f"register run {tags.get('genomeflow.register_run_id', unknown)}; trained in run "
+        f"{tags.get('genomeflow.training_run_id', 'none (untracked)')}.",
+        "",
+        f"- trained on: {tags.get('data.model_dataset_path', unknown)} "
+        f"({tags.get('data.model_dataset_digest', unknown)})",
+        f"- gated on: {tags.get('data.gate_dataset_path', unknown)} "
+        f"({tags.get('data.gate_dataset_digest', unknown)})",
+    ]
+    return "\n".join(lines)
 
-    log_leaderboard(run, board)
+
+def earlier_summary(
+    name: str, version: int, tags: dict[str, str], candidates: list[tuple[str, float | None]]
+) -> RegisterSummary | None:
+    """The decision an earlier attempt recorded on ``version`` (None when it did not decide)."""
+    if tags.get(DECISION_TAG) not in ("promoted", "refused"):
+        return None
+
+    def number(key: str) -> float | None:
+        value = tags.get(key, "none")
+        return None if value == "none" else float(value)
+
+    champion = number("gate.champion_version")
+    return RegisterSummary(
+        name,
+        version,
+        tags[DECISION_TAG] == "promoted",
+        tags.get("gate.reason", ""),
+        number("gate.challenger"),
+        number("gate.champion"),
+        None if champion is None else int(champion),
+        tags.get("gate.metric", "f1_macro"),
+        tags.get("gate.candidate", ""),
+        candidates,
+    )
+
+
+def record(
+    run: Run,
+    summary: RegisterSummary,
+    config: RegisterConfig,
+    board: str,
+    scores: dict[str, float] | None = None,
+) -> None:
+    """The decision as run metrics and tags, the leaderboard as an artifact of this run; on its
+    pipeline's parent run too, with the challenger's ``scores`` (``test_f1_macro``...), so the
+    pipeline's run shows the result; and the optional JSON report."""
+
+    parent = log_leaderboard(run, board)
     metrics = {
         "registered_version": summary.version,
         "gate_promoted": int(summary.promoted),
@@ -234,14 +346,19 @@ def record(run: Run, summary: RegisterSummary, config: RegisterConfig, board: st
     }
     if summary.challenger_score is not None and summary.champion_score is not None:
         metrics["gate_gain"] = summary.challenger_score - summary.champion_score
-    run.log_metrics({k: v for k, v in metrics.items() if v is not None and math.isfinite(v)})
-    run.set_tags(
-        {
-            "genomeflow.registered_model": summary.name,
-            "genomeflow.registered_version": summary.version,
-            "gate.decision": "promoted" if summary.promoted else "refused",
-        }
-    )
+    metrics = {k: v for k, v in metrics.items() if v is not None and math.isfinite(v)}
+    champion = summary.champion_version
+    tags = {
+        "genomeflow.registered_model": summary.name,
+        "genomeflow.registered_version": summary.version,
+        "genomeflow.challenger": summary.candidate,
+        DECISION_TAG: "promoted" if summary.promoted else "refused",
+        "gate.reason": _truncate(summary.reason),
+        "gate.champion_version": "none" if champion is None else champion,
+    }
+    for target in (run, Run(run.uri, parent)) if parent else (run,):
+        target.log_metrics(metrics if target is run else {**(scores or {}), **metrics})
+        target.set_tags(tags)
     if config.report:
         payload = {
             **asdict(summary),
@@ -255,9 +372,9 @@ def record(run: Run, summary: RegisterSummary, config: RegisterConfig, board: st
         write_json(config.report, payload)
 
 
-def log_leaderboard(run: Run, board: str) -> None:
+def log_leaderboard(run: Run, board: str) -> str | None:
     """``leaderboard.md`` on the register run and, inside a pipeline, on its parent run (where
-    a reader of the pipeline's run looks first)."""
+    a reader of the pipeline's run looks first); the parent run's id, None without one."""
 
     client = MlflowClient(run.uri)
     with recording(str(run.uri), "log the candidates' leaderboard"):
@@ -265,3 +382,4 @@ def log_leaderboard(run: Run, board: str) -> None:
         parent = client.get_run(run.run_id).data.tags.get("mlflow.parentRunId")
         if parent:
             client.log_text(parent, board, LEADERBOARD)
+    return parent

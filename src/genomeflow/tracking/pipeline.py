@@ -11,28 +11,17 @@ input, so cached data stages keep their cache keys.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from genomeflow.errors import TrackingError
-from genomeflow.tracking.runs import (
-    KFP_RUN_ID_VARIABLES,
-    Run,
-    Tracker,
-    provenance_tags,
-    recording,
-)
+from genomeflow.tracking.lineage import KFP_RUN_ID_TAG, kfp_run_id, provenance_tags
+from genomeflow.tracking.runs import Run, Tracker, recording
 
 PIPELINE_TAG = "genomeflow.pipeline"  # on the parent run: the pipeline's name
-RUN_ID_TAG = "kfp.run_id"
+RUN_ID_TAG = KFP_RUN_ID_TAG
 # KFP's PipelineTaskFinalStatus.state -> the MLflow status the parent run ends with.
 FINAL_STATES = {"SUCCEEDED": "FINISHED", "FAILED": "FAILED", "CANCELED": "KILLED"}
-
-
-def kfp_run_id() -> str | None:
-    """The KFP run this process belongs to, from the environment (None outside a pipeline)."""
-    return next((os.environ[v] for v in KFP_RUN_ID_VARIABLES if os.environ.get(v)), None)
 
 
 def require_kfp_run_id() -> str:
@@ -91,7 +80,8 @@ def open_pipeline_run(
     import mlflow
     from mlflow import MlflowClient
 
-    tags = {**provenance_tags(), RUN_ID_TAG: run_id, PIPELINE_TAG: pipeline}
+    tags = {**provenance_tags(f"genomeflow pipeline {pipeline}"), RUN_ID_TAG: run_id}
+    tags[PIPELINE_TAG] = pipeline
     with recording(tracker.uri, f"open the pipeline run {pipeline!r}"):
         mlflow.set_tracking_uri(tracker.uri)
         experiment_id = mlflow.set_experiment(tracker.experiment).experiment_id
@@ -133,15 +123,10 @@ SUMMARY_METRICS = ("accuracy", "f1_macro", "mcc", "roc_auc")
 
 
 def stage_row(run: Any) -> dict[str, Any]:
-    """One stage run as a summary row: name (with the baseline's recipe, or the trained
-    architecture and preset), status, seconds and the headline test metrics (cross-validation
-    means for crossval)."""
-    params, metrics = run.data.params, run.data.metrics
-    name = run.info.run_name
-    if "features" in params and "model" in params:
-        name = f"{name} {params['features']}+{params['model']}"
-    elif name == "train" and "architecture" in params:
-        name = f"{name} {params['architecture']}-{params.get('preset', '?')}"
+    """One stage run as a summary row: its name (which says what ran: ``baseline onehot+rf``,
+    genomeflow.tracking.lineage.run_title), status, seconds and the headline test metrics
+    (cross-validation means for crossval)."""
+    name, metrics = run.info.run_name, run.data.metrics
     elapsed = ((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000
     row: dict[str, Any] = {"stage": name, "status": run.info.status, "seconds": elapsed}
     for metric in SUMMARY_METRICS:

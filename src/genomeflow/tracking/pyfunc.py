@@ -40,24 +40,16 @@ from genomeflow.tracking.pyfunc import SequenceClassifierModel
 
 mlflow.models.set_model(SequenceClassifierModel())
 """
-# Distributions a genomeflow model needs to load and predict (those installed are pinned), on
-# top of genomeflow's own declared dependencies.
-RUNTIME_PACKAGES = (
-    "torch",
-    "transformers",
-    "tokenizers",
-    "safetensors",
-    "numpy",
-    "pandas",
-    "scikit-learn",
-    "xgboost-cpu",
-    "xgboost",
-    "skops",
-    "gensim",
-    "biopython",
-    "pyyaml",
-    "mlflow",
-)
+# What a served genomeflow model imports, pinned to the installed versions: every model (the
+# loader, genomeflow's tokenisers, sequence and config code), then each family's own. Training,
+# pipelines, sweeps and interpretation (kfp, optuna, captum, weightwatcher...) are not needed.
+# genomeflow's tokenisers load through transformers (its fast tokenizers), in every family.
+COMMON_PACKAGES = ("mlflow", "numpy", "pandas", "pyarrow", "pyyaml", "biopython", "tokenizers")
+COMMON_PACKAGES += ("transformers", "safetensors")
+NEURAL_PACKAGES = ("torch",)  # transformers and the CNN
+BASELINE_PACKAGES = ("scikit-learn", "skops")
+XGBOOST_PACKAGES = ("xgboost-cpu", "xgboost")  # whichever is installed (CPU or GPU build)
+WORD2VEC_PACKAGES = ("gensim",)  # the word2vec featuriser reads its vectors with gensim
 
 
 def sequences_of(model_input: Any) -> list[str]:
@@ -137,9 +129,11 @@ class SequenceClassifierModel(mlflow.pyfunc.PythonModel):
     """
 
     def load_context(self, context: Any) -> None:
+        from genomeflow.models.checkpoint import quiet_transformers
         from genomeflow.models.loading import load_classifier
 
-        self.classifier = load_classifier(context.artifacts[MODEL_ARTIFACT])
+        with quiet_transformers():  # a served model's log: no "Loading weights" bar
+            self.classifier = load_classifier(context.artifacts[MODEL_ARTIFACT])
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
@@ -170,26 +164,33 @@ class SequenceClassifierModel(mlflow.pyfunc.PythonModel):
         return prediction_frame(probabilities, self.classifier.label_names)
 
 
-def pinned_requirements() -> list[str]:
-    """``name==version`` of each installed runtime dependency of a genomeflow model.
+def model_packages(classifier: Any) -> list[str]:
+    """The distributions ``classifier`` needs to predict, by kind (an ensemble: its members')."""
+    manifest = getattr(classifier, "manifest", {}) or {}
+    if manifest.get("kind") == "ensemble":
+        members = [model_packages(member) for member in classifier.members]
+        return list(dict.fromkeys(name for names in members for name in names))
+    if manifest.get("kind") != "baseline":
+        return list(COMMON_PACKAGES + NEURAL_PACKAGES)
+    config = manifest.get("config", {})
+    names = COMMON_PACKAGES + BASELINE_PACKAGES
+    names += XGBOOST_PACKAGES if config.get("model") == "xgb" else ()
+    return list(names + (WORD2VEC_PACKAGES if config.get("features") == "word2vec" else ()))
+
+
+def pinned_requirements(classifier: Any) -> list[str]:
+    """``name==version`` of each installed distribution ``classifier`` needs to predict.
 
     genomeflow itself travels as code; local version labels (``+cpu``) are dropped so pip can
     resolve the pins from an index.
     """
-    from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    try:
-        requires = metadata.requires("genomeflow") or []
-    except metadata.PackageNotFoundError:  # run from a source tree: the runtime list alone
-        requires = []
-    declared = [Requirement(text) for text in requires]
-    names = list(RUNTIME_PACKAGES) + [r.name for r in declared if r.marker is None]  # no extras
     pins: dict[str, str] = {}
-    for name in names:
+    for name in model_packages(classifier):
         try:
             version = metadata.version(name)
-        except metadata.PackageNotFoundError:
+        except metadata.PackageNotFoundError:  # e.g. xgboost when xgboost-cpu is installed
             continue
         pins[canonicalize_name(name)] = f"{name}=={version.split('+')[0]}"
     return sorted(pins.values())
@@ -242,6 +243,6 @@ def log_pyfunc(
                 artifacts={MODEL_ARTIFACT: str(Path(folder).resolve())},
                 signature=infer_signature(example, output),
                 input_example=example,
-                pip_requirements=pinned_requirements(),
+                pip_requirements=pinned_requirements(classifier),
                 code_paths=[str(Path(genomeflow.__file__).parent)],
             )

@@ -1,4 +1,5 @@
-"""Reading finished runs back from MLflow: an experiment's runs as a table, one run's artifact.
+"""Reading finished runs back from MLflow: an experiment's runs as a table, one run's artifact,
+the hyperparameters a run used.
 
 ``genomeflow summarise`` uses these to put the runs of an experiment (train, baseline, crossval
 folds, sweep trials) side by side. Like the rest of :mod:`genomeflow.tracking`, it is the only
@@ -7,7 +8,9 @@ place that talks to MLflow; a server that cannot be reached is one TrackingError
 
 from __future__ import annotations
 
+import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +127,51 @@ def run_artifact_text(run_id: str, path: str, uri: str | None = None) -> str | N
         with tempfile.TemporaryDirectory(prefix="genomeflow-artifact-") as target:
             local = client.download_artifacts(run_id, path, target)
             return Path(local).read_text(encoding="utf-8")
+
+
+USED_PREFIX = "used."  # how runs before genomeflow recorded the values used once named them
+SWEEP_BEST_PARAMS = "best_params.json"  # what a sweep run stores (genomeflow.sweep.local)
+
+
+def run_hyperparameters(
+    run_id: str, names: Sequence[str], uri: str | None = None
+) -> dict[str, Any]:
+    """The hyperparameters a finished run used: a sweep run's best params, else its params.
+
+    Args:
+        run_id: the MLflow run id.
+        names: the parameter names to take from an ordinary run's params.
+        uri: the tracking URI (default: :func:`resolve_tracking_uri`).
+
+    Returns:
+        Name -> value (numbers and booleans parsed back from MLflow's strings).
+
+    Raises:
+        TrackingError: no tracking server, or the run cannot be read.
+    """
+    from mlflow import MlflowClient
+
+    from genomeflow.config import load_document
+
+    uri = resolve_tracking_uri(uri)
+    if uri is None:
+        raise TrackingError(
+            f"--params-from-run {run_id}: no MLflow server is known; start `genomeflow services "
+            "up` or set MLFLOW_TRACKING_URI"
+        )
+    with recording(uri, f"read the run {run_id}"):
+        client = MlflowClient(uri)
+        run = client.get_run(run_id)
+        listed = {item.path for item in client.list_artifacts(run_id)}
+        if SWEEP_BEST_PARAMS in listed:
+            with tempfile.TemporaryDirectory() as folder:
+                path = client.download_artifacts(run_id, SWEEP_BEST_PARAMS, folder)
+                return dict(json.loads(Path(path).read_text(encoding="utf-8"))["params"])
+    params = run.data.params
+    # ``used.<name>``: what the stage resolved (sweep params, files) over the flags it was given
+    chosen = {name: params.get(f"{USED_PREFIX}{name}", params.get(name)) for name in names}
+    return {
+        name: load_document(value, f"run {run_id} param {name}")
+        for name, value in chosen.items()
+        if value is not None
+    }

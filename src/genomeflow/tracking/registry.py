@@ -9,6 +9,7 @@ is :mod:`genomeflow.tracking.pyfunc`.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 from pathlib import Path
@@ -106,6 +107,40 @@ def champion_uri(name: str) -> str | None:
                 return None
             raise
     return f"{REGISTRY_SCHEME}{name}@{CHAMPION}" if CHAMPION in aliases else None
+
+
+def comparable_champion(name: str, model: str | Path) -> str | None:
+    """``models:/NAME@champion`` when ``name`` has a champion of the model folder's classes and
+    alphabet; None when it has none, or one of other classes or another alphabet (said on the
+    log: comparing weights across tasks means nothing, and register would refuse it anyway)."""
+    from mlflow import MlflowClient
+
+    from genomeflow.models.loading import load_classifier
+
+    uri = champion_uri(name)
+    if uri is None:
+        return None
+    classifier = load_classifier(model)
+    server = _registry_uri()
+    with recording(server, f"read the champion of {name!r}"):
+        champion = MlflowClient(server).get_model_version_by_alias(name, CHAMPION)
+    tags = champion.tags or {}
+    theirs = json.loads(tags.get("genomeflow.label_names", "null"))  # null: not recorded
+    ours = list(classifier.label_names)
+    why = None
+    if theirs is not None and theirs != ours:
+        why = f"its classes {theirs} differ from the model's {ours}"
+    elif tags.get("genomeflow.alphabet", classifier.alphabet.value) != classifier.alphabet.value:
+        why = f"it reads {tags['genomeflow.alphabet']}, the model {classifier.alphabet.value}"
+    if why is not None:
+        log.warning(
+            "not comparing with the champion of %s (version %s): %s; the model is analysed alone",
+            name,
+            champion.version,
+            why,
+        )
+        return None
+    return uri
 
 
 def download_registered(uri: str, destination: str | Path | None = None) -> Path:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from genomeflow import __version__
 from genomeflow.errors import TrackingError, first_line
+from genomeflow.tracking.lineage import SOURCE_NAME, provenance_tags, source_name
 
 # MLflow waits 120 s for each answer and retries a failed request up to 7 times with backoff
 # factor 2: many minutes on a silent server. genomeflow's defaults give up after about 25 s (8 s
@@ -28,7 +26,6 @@ RETRY_DEFAULTS = {
 # result, so the link goes to the log (stderr) instead (Tracker.run).
 OUTPUT_DEFAULTS = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 NO_TRACKING = ("", "none", "off")
-KFP_RUN_ID_VARIABLES = ("GENOMEFLOW_KFP_RUN_ID", "KFP_RUN_ID")
 
 log = logging.getLogger(__name__)
 
@@ -72,24 +69,6 @@ def resolve_tracking_uri(uri: str | None = None, home: str | None = None) -> str
 
         chosen = read_state(home).get("mlflow", {}).get("uri")
     return None if chosen is None or chosen.strip().lower() in NO_TRACKING else chosen
-
-
-def git_sha() -> str | None:
-    """The commit of the genomeflow source, when it runs from a git checkout (else $GIT_SHA)."""
-    if os.environ.get("GENOMEFLOW_GIT_SHA"):
-        return os.environ["GENOMEFLOW_GIT_SHA"]
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
 
 
 @contextmanager
@@ -168,17 +147,6 @@ def failure_message(uri: str, what: str, error: BaseException) -> str:
 RUN_END_STATES = ("FINISHED", "FAILED", "KILLED")
 
 
-def provenance_tags() -> dict[str, Any]:
-    """Tags every genomeflow run carries: package version, git commit, KFP run id."""
-    return {
-        "genomeflow.version": __version__,
-        "genomeflow.git_sha": git_sha(),
-        "kfp.run_id": next(
-            (os.environ[v] for v in KFP_RUN_ID_VARIABLES if os.environ.get(v)), None
-        ),
-    }
-
-
 class Run:
     """One MLflow run (or a no-op when tracking is off).
 
@@ -211,15 +179,30 @@ class Run:
         with recording(self.uri, "record the params"):
             mlflow.log_params(flat, run_id=self.run_id)
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+    def log_metrics(
+        self,
+        metrics: Mapping[str, float],
+        step: int | None = None,
+        model_id: str | None = None,
+        dataset: Any = None,
+    ) -> None:
+        """Record metrics; with ``model_id`` (and ``dataset``, an ``mlflow.data`` dataset) they
+        are the logged model's scores on that data. Without, they belong to the run only (the
+        client API: MLflow's fluent API would link them to a model logged in the run)."""
         if not self.active or not metrics:
             return
-        import mlflow
+        import time
 
+        from mlflow import MlflowClient
+        from mlflow.entities import Metric
+
+        stamp = int(time.time() * 1000)  # ms, MLflow's unit
+        linked = {"model_id": model_id}
+        if dataset is not None:
+            linked |= {"dataset_name": dataset.name, "dataset_digest": dataset.digest}
+        rows = [Metric(k, float(v), stamp, step or 0, **linked) for k, v in metrics.items()]
         with recording(self.uri, "record the metrics"):
-            mlflow.log_metrics(
-                {k: float(v) for k, v in metrics.items()}, step=step, run_id=self.run_id
-            )
+            MlflowClient(self.uri).log_batch(self.run_id, metrics=rows)
 
     def log_artifact(self, path: str | os.PathLike[str], folder: str | None = None) -> None:
         """Upload a file or a whole folder as run artifacts (under ``folder``)."""
@@ -235,24 +218,20 @@ class Run:
             else:
                 client.log_artifact(self.run_id, str(path), folder)
 
-    def log_input(self, name: str, digest: str, source: str, context: str = "input") -> None:
-        """Record a dataset input by name, digest and source (``mlflow.log_input``).
-
-        Call it inside the ``Tracker.run`` block of this run (the fluent API logs inputs to the
-        active run only).
-        """
-        if not self.active:
+    def log_datasets(self, datasets: Sequence[tuple[Any, str]]) -> None:
+        """Record ``(mlflow.data dataset, context)`` pairs as the run's inputs
+        (:func:`genomeflow.tracking.lineage.stage_datasets` makes them)."""
+        if not self.active or not datasets:
             return
-        import mlflow
-        from mlflow.data.http_dataset_source import HTTPDatasetSource
-        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow import MlflowClient
+        from mlflow.entities import DatasetInput, InputTag
 
-        source_object = HTTPDatasetSource(url=source if "://" in source else f"file://{source}")
-        dataset = MetaDataset(
-            source=source_object, name=name, digest=digest.removeprefix("sha256:")[:36]
-        )
+        inputs = [
+            DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
+            for dataset, context in datasets
+        ]
         with recording(self.uri, "record the inputs"):
-            mlflow.log_input(dataset, context=context)  # to the active run: this one
+            MlflowClient(self.uri).log_inputs(self.run_id, datasets=inputs)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if not self.active:
@@ -294,9 +273,12 @@ class Run:
 
         assert self.uri is not None
         client = MlflowClient(self.uri)
-        extra = {**provenance_tags(), **(tags or {})}
         with recording(self.uri, f"open the run {name!r}"):
-            experiment_id = client.get_run(self.run_id).info.experiment_id
+            parent = client.get_run(self.run_id)
+            experiment_id = parent.info.experiment_id
+            # A trial or fold ran from its parent's command.
+            source = parent.data.tags.get(SOURCE_NAME)
+            extra = {**provenance_tags(source), **(tags or {})}
             handle = client.create_run(
                 experiment_id=experiment_id,
                 run_name=name,
@@ -352,16 +334,17 @@ class Tracker:
         self,
         name: str,
         params: Mapping[str, Any] | None = None,
-        inputs: Sequence[tuple[str, str, str]] = (),
         system_metrics: bool = False,
+        title: str | None = None,
     ) -> Iterator[Run]:
-        """Open a run named ``name`` (the stage), nested under the active run if there is one.
+        """Open a run of stage ``name``, nested under the active run if there is one.
 
         Args:
-            name: run name: the stage (``tokenise``) or the pipeline.
+            name: the stage (``tokenise``) or the pipeline: the ``genomeflow.stage`` tag and
+                the source (``mlflow.source.name`` ``genomeflow tokenise``).
             params: a stage config as a mapping (``config.to_dict()``).
-            inputs: ``(name, digest, source)`` of each input, recorded with mlflow.log_input.
             system_metrics: sample CPU/memory (and GPU when pynvml is present) during the run.
+            title: the run name, when it says more than ``name`` (``baseline onehot+rf``).
 
         The run ends FINISHED when the block succeeds and FAILED when it raises; a top-level
         run that succeeded logs its link (stderr), never prints it on stdout. A dry run
@@ -385,18 +368,18 @@ class Tracker:
             active = mlflow.active_run()
             # In a pipeline's task, the stage run hangs under the pipeline's parent run.
             parent = None if active is not None else pipeline_parent(self)
+            # Tags given here win over MLflow's own guesses (the launcher script as source).
+            tags = {"genomeflow.stage": name, **provenance_tags(source_name(name))}
             handle = mlflow.start_run(
-                run_name=name,
+                run_name=title or name,
                 nested=active is not None,
                 parent_run_id=parent,
+                tags={key: str(value) for key, value in tags.items() if value is not None},
                 log_system_metrics=system_metrics,
             )
         run = Run(self.uri, handle.info.run_id)
         try:
-            run.set_tags({"genomeflow.stage": name, **provenance_tags()})
             run.log_params(params or {})
-            for input_name, digest, source in inputs:
-                run.log_input(input_name, digest, source)
             yield run
         except BaseException:
             with recording(self.uri, f"close the failed run {name!r}"):
@@ -406,52 +389,4 @@ class Tracker:
             mlflow.end_run(status="FINISHED")
         if active is None and self.uri.startswith(("http://", "https://")):
             experiment_url = f"{self.uri.rstrip('/')}/#/experiments/{handle.info.experiment_id}"
-            log.info("View run %s at: %s/runs/%s", name, experiment_url, run.run_id)
-
-
-USED_PREFIX = "used."  # params of the hyperparameters a stage actually trained with
-SWEEP_BEST_PARAMS = "best_params.json"  # what a sweep run stores (genomeflow.sweep.local)
-
-
-def run_hyperparameters(
-    run_id: str, names: Sequence[str], uri: str | None = None
-) -> dict[str, Any]:
-    """The hyperparameters a finished run used: a sweep run's best params, else its params.
-
-    Args:
-        run_id: the MLflow run id.
-        names: the parameter names to take from an ordinary run's params.
-        uri: the tracking URI (default: :func:`resolve_tracking_uri`).
-
-    Returns:
-        Name -> value (numbers and booleans parsed back from MLflow's strings).
-
-    Raises:
-        TrackingError: no tracking server, or the run cannot be read.
-    """
-    from mlflow import MlflowClient
-
-    from genomeflow.config import load_document
-
-    uri = resolve_tracking_uri(uri)
-    if uri is None:
-        raise TrackingError(
-            f"--params-from-run {run_id}: no MLflow server is known; start `genomeflow services "
-            "up` or set MLFLOW_TRACKING_URI"
-        )
-    with recording(uri, f"read the run {run_id}"):
-        client = MlflowClient(uri)
-        run = client.get_run(run_id)
-        listed = {item.path for item in client.list_artifacts(run_id)}
-        if SWEEP_BEST_PARAMS in listed:
-            with tempfile.TemporaryDirectory() as folder:
-                path = client.download_artifacts(run_id, SWEEP_BEST_PARAMS, folder)
-                return dict(json.loads(Path(path).read_text(encoding="utf-8"))["params"])
-    params = run.data.params
-    # ``used.<name>``: what the stage resolved (sweep params, files) over the flags it was given
-    chosen = {name: params.get(f"{USED_PREFIX}{name}", params.get(name)) for name in names}
-    return {
-        name: load_document(value, f"run {run_id} param {name}")
-        for name, value in chosen.items()
-        if value is not None
-    }
+            log.info("View run %s at: %s/runs/%s", title or name, experiment_url, run.run_id)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from genomeflow.config import StageConfig
-from genomeflow.storage import OUTPUT_MARKER, check_outputs, file_digest, output_stage, record_files
+from genomeflow.storage import OUTPUT_MARKER, check_outputs, output_stage, record_files
+from genomeflow.tracking.lineage import run_title, stage_datasets
 from genomeflow.tracking.runs import Run, Tracker
 
 REPORT_SUFFIXES = {".json", ".png", ".tsv", ".csv", ".md", ".html", ".meme"}  # .meme: motifs
@@ -29,6 +30,14 @@ def config_paths(config: StageConfig, role: str) -> list[str]:
         if item.metadata.get("role") == role and value is not None:
             found += [str(v) for v in (value if isinstance(value, list) else [value])]
     return found
+
+
+def tracked_params(config: StageConfig) -> dict[str, Any]:
+    """The settings a stage run records as params before it starts: those given a value, less
+    those the stage resolves and records itself once it knows the values used
+    (``RESOLVED_PARAMS``: e.g. the learning rate a params file or the architecture sets)."""
+    resolved = getattr(config, "RESOLVED_PARAMS", ())
+    return {k: v for k, v in config.to_dict().items() if v is not None and k not in resolved}
 
 
 def run_tracked_stage(
@@ -61,13 +70,11 @@ def run_tracked_stage(
     )
     with (
         output_stage(name),
-        tracker.run(name, config.to_dict(), system_metrics=system_metrics) as run,
+        tracker.run(name, tracked_params(config), system_metrics, run_title(name, config)) as run,
         config.localised() as local,
     ):
-        sources = config_paths(config, "input")
-        for source, path in zip(sources, config_paths(local, "input"), strict=True):
-            if run.active and Path(path).is_file():
-                run.log_input(Path(path).name, file_digest(path), source)
+        if run.active:
+            run.log_datasets(stage_datasets(config, local))
         metrics = dict(stage(local))
         record_files(config_paths(config, "output"))  # local files; s3:// objects carry metadata
         run.log_metrics(metrics)

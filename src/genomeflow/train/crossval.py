@@ -26,7 +26,6 @@ from genomeflow.train.train import (
     prepare,
     resolved_hyperparameters,
     split_of,
-    used_params,
 )
 
 log = logging.getLogger(__name__)
@@ -77,7 +76,7 @@ def crossval_model(config: CrossvalConfig) -> CrossvalSummary:
         frame["label"].tolist(), frame["group"].tolist(), config.folds, config.seed
     )
     parent = active_run()
-    parent.log_params(used_params(config, prepared))
+    parent.log_params(resolved_hyperparameters(config, prepared))  # the values used
     evaluations = []
     assignments = frame[["id", "group"]].assign(fold=0)
     for number, (train_rows, held_rows) in enumerate(folds, start=1):

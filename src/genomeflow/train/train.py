@@ -266,7 +266,10 @@ def train_model(config: TrainConfig) -> TrainSummary:
         )
     model = build_model(prepared.spec, config.attention, config.seed)
     run = active_run()
-    run.log_params({"parameters": count_parameters(model), **used_params(config, prepared)})
+    # The values used, once: the run's own params leave these out (TransformerConfig).
+    run.log_params(
+        {"parameters": count_parameters(model), **resolved_hyperparameters(config, prepared)}
+    )
 
     def report(epoch: int, record: dict[str, float], evaluation: Evaluation) -> None:
         for line in katib_lines(epoch, record, evaluation):
@@ -306,17 +309,6 @@ def train_model(config: TrainConfig) -> TrainSummary:
         save_model_folder(folder, config, prepared, model, summary, run.run_id)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return summary
-
-
-def used_params(config: TransformerConfig, prepared: Prepared) -> dict[str, Any]:
-    """The resolved hyperparameters as MLflow params ``used.<name>``: the run's own params are
-    the flags as given, and a sweep's best params or a params file may have replaced them."""
-    from genomeflow.tracking.runs import USED_PREFIX
-
-    return {
-        f"{USED_PREFIX}{name}": value
-        for name, value in resolved_hyperparameters(config, prepared).items()
-    }
 
 
 def resolved_hyperparameters(config: TransformerConfig, prepared: Prepared) -> dict[str, Any]:

@@ -128,3 +128,8 @@ class ClusterSettings:
     heavy: Resources = Resources("4", "16Gi", "8", "32Gi")  # training, sweeps, interpretation
     secrets: tuple[SecretEnv, ...] = SECRETS
     retries: int = 3  # of steps that talk to MLflow/S3; the local runner gets 0 (errors repeat)
+    # seconds a GPU pod (a GPU step, a Katib trial) may run before Kubernetes stops it
+    # (activeDeadlineSeconds): a hung trainer frees its GPU within a day; 0 means no limit
+    gpu_timeout_s: int = 24 * 3600
+    # Secrets with the registry credentials every pod pulls the image with (a private registry)
+    image_pull_secrets: tuple[str, ...] = ()

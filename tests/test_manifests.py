@@ -795,7 +795,9 @@ def test_dockerfile_pins_follow_constraints_and_makefile(flavour):
         assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
         assert '"torch==${TORCH_VERSION}+cpu"' in DOCKERFILES[flavour].read_text(encoding="utf-8")
     else:
-        assert re.fullmatch(r"cu12\d", args["TORCH_CUDA"])
+        # global: the deps stage installs that build, the builder stage checks it
+        assert re.fullmatch(r"cu12\d", PARSED[flavour].global_args["TORCH_CUDA"])
+        assert "TORCH_CUDA" in stage_values(builder(flavour), "ARG")
         assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/${TORCH_CUDA}"
         assert args["TORCH_LOCAL_VERSION"] == "+${TORCH_CUDA}"
         assert '"torch==${TORCH_VERSION}${TORCH_LOCAL_VERSION}"' in DOCKERFILES[flavour].read_text(

@@ -12,7 +12,7 @@ KATIB_SDK := kubeflow-katib==0.19.0 kubeflow-training==1.9.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup service-packages demo test compile format bench clean images image-cuda image-cpu \
-	push-images container-packages base-image
+	push-images container-packages base-image test-containers
 
 $(STAMP): pyproject.toml constraints.txt
 	command -v radosgw >/dev/null && command -v mmseqs >/dev/null || $(MAKE) service-packages
@@ -110,3 +110,20 @@ base-image:
 	command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null \
 		|| $(MAKE) container-packages
 	$(SUDO) env CONTAINERS_CONF=$(CONTAINERS_CONF) docker/base-image.sh $(LOCAL_BASE)
+
+# The training and batch-scoring pipelines with every step in the CPU image (kfp DockerRunner
+# against podman's Docker-compatible socket), on the loopback MLflow server and S3 store.
+# podman's service runs for the test only and is stopped by its pid. Needs root: podman runs
+# rootful here (docker/containers.conf), and the test's containers bind-mount its folders.
+test-containers: $(STAMP)
+	@[ "$$(id -u)" = 0 ] || { echo "test-containers: run as root (rootful podman)" >&2; exit 2; }
+	command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null \
+		|| $(MAKE) container-packages
+	CONTAINERS_CONF=$(CONTAINERS_CONF) podman image exists $(LOCAL_BASE) || $(MAKE) base-image
+	$(MAKE) image-cpu DOCKER=podman BASE_IMAGE=$(LOCAL_BASE)
+	set -e; set -- $(IMAGE_INFO); socket=$$(mktemp -d)/podman.sock; \
+	CONTAINERS_CONF=$(CONTAINERS_CONF) podman system service --time=0 unix://$$socket & service=$$!; \
+	trap 'kill $$service; wait $$service 2>/dev/null || true' EXIT; \
+	for _ in $$(seq 50); do [ -S $$socket ] && break; sleep 0.2; done; \
+	GENOMEFLOW_CONTAINER_TESTS=1 GENOMEFLOW_TEST_IMAGE=$$4 DOCKER_HOST=unix://$$socket \
+		$(PY) -m pytest tests/test_containers.py

@@ -76,6 +76,7 @@ def services(tmp_path_factory):
         mlflow_port=free_port(),
         s3_port=free_port(),
         mon_port=free_port(),
+        timeout=300.0,  # seconds per service: MLflow took over 120 s to start on 2 loaded cores
     )
     state = services_up(config)
     yield config, state

@@ -16,13 +16,15 @@ def sweep(
     preset: str = "small",
     epochs: int = 10,
     backend: str = "auto",
+    namespace: str = "",
     settings: dict = {},
     experiment: str = "genomeflow",
     init_from: Input[Model] = None,
 ):
     """Tune transformer hyperparameters on the valid split (wandb-style spec as a mapping):
-    Optuna here, a Katib Experiment on a cluster (backend auto, local or katib); every trial
-    starts from ``init_from``'s weights when given."""
+    Optuna here, a Katib Experiment on a cluster (backend auto, local or katib; in
+    ``namespace``, default the step's own); every trial starts from ``init_from``'s weights
+    when given."""
     import json
     import tempfile
 
@@ -31,6 +33,11 @@ def sweep(
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(spec, handle)
     step = merged(
-        settings, spec=handle.name, trials=trials or None, preset=preset, epochs=epochs
-    )  # trials 0: the spec's run_cap, the grid size, else 20
+        settings,
+        spec=handle.name,
+        trials=trials or None,  # 0: the spec's run_cap, the grid size, else 20
+        preset=preset,
+        epochs=epochs,
+        namespace=namespace,
+    )
     run_sweep_step(step, dataset, result, backend, experiment, metrics, init_from)

@@ -32,20 +32,24 @@ def configure(
     cache: bool = False,
     network: bool = True,
 ) -> PipelineTask:
-    """Give ``task`` its resources, scheduling, credentials, run id, caching and retries.
+    """Give ``task`` its image, resources, scheduling, credentials, run id, caching and retries.
 
     Args:
         task: a task of a pipeline being defined.
         settings: the cluster's settings.
-        gpu: needs a GPU: accelerator limit, GPU node selector and toleration, heavy resources.
+        gpu: needs a GPU: accelerator limit, GPU node selector and toleration, heavy resources,
+            and a timeout (a hung step does not hold its GPU for ever).
         cache: deterministic in its inputs (data stages): KFP may reuse an earlier result.
         network: talks to MLflow or the object store beyond KFP's own artifact passing:
             retried with backoff on failure.
     """
-    # The image every component was declared with, unless the compile asks for another one.
-    task.container_spec.image = settings.image
+    task.set_container_image(settings.image)  # over the image the component was declared with
+    if settings.image_pull_secrets:
+        kubernetes.set_image_pull_secrets(task, list(settings.image_pull_secrets))
     _resources(task, settings.heavy if gpu else settings.light)
     if gpu:
+        if settings.gpu_timeout_s:
+            kubernetes.set_timeout(task, settings.gpu_timeout_s)
         accelerator = settings.gpu
         task.set_accelerator_type(accelerator.resource)  # KFP on Kubernetes: the resource name
         task.set_accelerator_limit(accelerator.count)

@@ -80,7 +80,13 @@ def cluster_settings(config: PipelineConfig) -> ClusterSettings:
         taint_key=config.gpu_taint,
     )
     defaults = ClusterSettings()
-    return dataclasses.replace(defaults, image=config.image or defaults.image, gpu=gpu)
+    return dataclasses.replace(
+        defaults,
+        image=config.image or defaults.image,
+        gpu=gpu,
+        gpu_timeout_s=config.gpu_timeout,
+        image_pull_secrets=tuple(config.image_pull_secrets),
+    )
 
 
 def pipeline_function(config: PipelineConfig, retries: bool = True) -> Any:

@@ -335,6 +335,34 @@ def test_gpu_scheduling_resources_and_image_come_from_the_cluster_settings():
         assert annotations == {"sidecar.istio.io/inject": "false"}
 
 
+def test_trial_jobs_are_never_retried_time_out_and_pull_with_the_clusters_secrets():
+    default_job = GENERATED["random + medianstop"]["spec"]["trialTemplate"]["trialSpec"]["spec"]
+    assert default_job["backoffLimit"] == 0  # a failed trial is Katib's to count, not rerun
+    assert default_job["activeDeadlineSeconds"] == cluster.ClusterSettings().gpu_timeout_s
+    assert "imagePullSecrets" not in pod_spec(GENERATED["random + medianstop"])
+    settings_ = cluster.ClusterSettings(gpu_timeout_s=0, image_pull_secrets=("regcred",))
+    experiment = compiled(DNA_SPEC, cluster=settings_)
+    job = experiment["spec"]["trialTemplate"]["trialSpec"]
+    loaded, back = sdk_round_trip(job, "V1Job", k8s.ApiClient())  # the Kubernetes models' fields
+    assert back == job and loaded.spec.active_deadline_seconds is None  # 0: no limit
+    assert pod_spec(experiment)["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_trials_in_a_pipeline_step_nest_their_runs_under_the_pipeline_run(capsys, monkeypatch):
+    def trial_env() -> dict[str, str]:
+        code = main(sweep_args("--backend", "katib", "--dry-run", "--namespace", "team-b"))
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        experiment = yaml.safe_load(out)
+        assert experiment["metadata"]["namespace"] == "team-b"
+        return {e["name"]: e.get("value") for e in pod_spec(experiment)["containers"][0]["env"]}
+
+    monkeypatch.delenv("KFP_RUN_ID", raising=False)
+    assert "KFP_RUN_ID" not in trial_env()  # outside a pipeline: top-level runs
+    monkeypatch.setenv("KFP_RUN_ID", "run-7f3a")  # what a pipeline step's pod has
+    assert trial_env()["KFP_RUN_ID"] == "run-7f3a"
+
+
 def test_secrets_only_as_references_never_values(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak-me")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "nor-me")

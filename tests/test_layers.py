@@ -54,6 +54,7 @@ KFP_DEFAULTS = {
     ("pretrain", "epochs"): "KFP parameters have no None: 1 is the CLI's 'one pass'",
     ("sweep", "trials"): "0 means not given (the spec's run_cap, the grid size, else 20)",
     ("sweep", "backend"): "auto picks Katib inside a Kubernetes pod, local elsewhere",
+    ("sweep", "namespace"): "'' means not given (the step's own namespace)",
     ("register", "name"): "a pipeline needs a registered model name to default to",
 }
 

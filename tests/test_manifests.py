@@ -700,9 +700,19 @@ PARSED = {flavour: parse_dockerfile(path) for flavour, path in DOCKERFILES.items
 FLAVOURS = list(DOCKERFILES)
 
 
+def stage(flavour: str, name: str) -> Stage:
+    (found,) = [s for s in PARSED[flavour].stages if s.name == name]
+    return found
+
+
+def deps(flavour: str) -> Stage:
+    """The stage that installs torch and every dependency, from pyproject.toml alone."""
+    return stage(flavour, "deps")
+
+
 def builder(flavour: str) -> Stage:
-    (stage,) = [s for s in PARSED[flavour].stages if s.name == "builder"]
-    return stage
+    """The stage that adds the sources and builds the package's wheel."""
+    return stage(flavour, "builder")
 
 
 def runtime(flavour: str) -> Stage:
@@ -712,17 +722,21 @@ def runtime(flavour: str) -> Stage:
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_dockerfile_is_multi_stage(flavour):
     dockerfile = PARSED[flavour]
-    assert [stage.name for stage in dockerfile.stages] == ["builder", "runtime"]
-    copies = runtime(flavour).all("COPY")
-    assert any(c.args == "--from=builder /opt/venv /opt/venv" for c in copies)
-    assert not [c for c in copies if not c.args.startswith("--from=")], "sources in the runtime"
+    assert [(s.name, s.base) for s in dockerfile.stages] == [
+        ("deps", "${PYTHON_IMAGE}"), ("builder", "deps"), ("runtime", "${PYTHON_IMAGE}"),
+    ]  # fmt: skip
+    copies = [c.args for c in runtime(flavour).all("COPY")]
+    # the dependencies' venv as one layer, then the package's wheel (a small one)
+    assert copies == ["--from=deps /opt/venv /opt/venv", "--from=builder /dist /opt/dist"]
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_base_images_are_pinned(flavour):
     dockerfile = PARSED[flavour]
-    for stage in dockerfile.stages:
-        image = dockerfile.base_image(stage)
+    for built in dockerfile.stages:
+        if built.base in {s.name for s in dockerfile.stages}:
+            continue  # FROM an earlier stage
+        image = dockerfile.base_image(built)
         match = PINNED_TAG.match(image)
         assert match, f"{image}: no tag"
         assert match["tag"] != "latest" and re.search(r"\d+\.\d+\.\d+", match["tag"]), image
@@ -750,27 +764,30 @@ def test_no_secret_in_env_or_arg(flavour):
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
-def test_torch_goes_in_before_the_package_with_constraints(flavour):
-    steps = [i for i in builder(flavour).instructions if i.keyword in {"RUN", "COPY"}]
-    torch = [n for n, i in enumerate(steps) if i.keyword == "RUN" and "torch==" in i.args]
-    package = [
-        n
-        for n, i in enumerate(steps)
-        if i.keyword == "RUN"
-        and re.search(r"pip install --constraint constraints\.txt \.( |$)", i.args)
-    ]
-    sources = [n for n, i in enumerate(steps) if i.keyword == "COPY" and i.args.startswith("src ")]
-    assert len(torch) == 1 and len(package) == 1 and len(sources) == 1
-    # torch first (and before the sources, so its big layer stays cached across code changes)
-    assert torch[0] < sources[0] < package[0]
-    assert '--index-url "${TORCH_INDEX_URL}"' in steps[torch[0]].args
-    katib = [i.args for i in steps if i.keyword == "RUN" and "${KATIB_SDK}" in i.args]
+def test_torch_and_dependencies_go_in_before_the_sources(flavour):
+    steps = [i for i in deps(flavour).instructions if i.keyword in {"RUN", "COPY"}]
+    runs = [i.args for i in steps if i.keyword == "RUN"]
+    torch = [n for n, args in enumerate(runs) if '--index-url "${TORCH_INDEX_URL}"' in args]
+    dependencies = [n for n, args in enumerate(runs) if "--requirement requirements.txt" in args]
+    assert len(torch) == 1 and len(dependencies) == 1 and torch[0] < dependencies[0]
+    assert "pip install --constraint constraints.txt --requirement" in runs[dependencies[0]]
+    assert "['project']['dependencies']" in runs[dependencies[0]]  # read from pyproject.toml
+    # the sources stay out of the dependency layers: a code edit does not reinstall them
+    copied = [i.args for i in steps if i.keyword == "COPY"]
+    assert copied == ["pyproject.toml constraints.txt ./"]
+    katib = [args for args in runs if "${KATIB_SDK}" in args]
     assert len(katib) == 1 and "--constraint constraints.txt --no-deps ${KATIB_SDK}" in katib[0]
+    # the builder adds the sources and builds the package alone; the runtime installs its wheel
+    (package,) = builder(flavour).all("RUN")
+    assert "pip wheel --no-deps --no-build-isolation --wheel-dir /dist ." in package.args
+    assert (
+        "pip install --no-index --no-deps /opt/dist/*.whl" in runtime(flavour).all("RUN")[-1].args
+    )
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_dockerfile_pins_follow_constraints_and_makefile(flavour):
-    args = stage_values(builder(flavour), "ARG")
+    args = stage_values(deps(flavour), "ARG")
     pins = constraints()
     assert args["TORCH_VERSION"] == pins["torch"]
     assert args["KATIB_SDK"] == makefile_variable("KATIB_SDK")
@@ -778,11 +795,17 @@ def test_dockerfile_pins_follow_constraints_and_makefile(flavour):
         assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
         assert '"torch==${TORCH_VERSION}+cpu"' in DOCKERFILES[flavour].read_text(encoding="utf-8")
     else:
-        assert re.fullmatch(r"cu12\d", args["TORCH_CUDA"])
+        # global: the deps stage installs that build, the builder stage checks it
+        assert re.fullmatch(r"cu12\d", PARSED[flavour].global_args["TORCH_CUDA"])
+        assert "TORCH_CUDA" in stage_values(builder(flavour), "ARG")
         assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/${TORCH_CUDA}"
+        assert args["TORCH_LOCAL_VERSION"] == "+${TORCH_CUDA}"
+        assert '"torch==${TORCH_VERSION}${TORCH_LOCAL_VERSION}"' in DOCKERFILES[flavour].read_text(
+            encoding="utf-8"
+        )
         # the GPU build of the very xgboost version the CPU image gets
         assert args["XGBOOST_VERSION"] == pins["xgboost-cpu"]
-        runs = " ".join(i.args for i in builder(flavour).all("RUN"))
+        runs = " ".join(i.args for i in deps(flavour).all("RUN"))
         assert "pip uninstall --yes xgboost-cpu" in runs
         assert '"xgboost==${XGBOOST_VERSION}"' in runs
 
@@ -877,7 +900,7 @@ def test_dockerignore_keeps_local_state_out(path):
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_build_context_holds_what_the_image_installs(flavour):
     sources = set()
-    for copy in builder(flavour).all("COPY"):
+    for copy in [*deps(flavour).all("COPY"), *builder(flavour).all("COPY")]:
         *paths, _destination = shlex.split(copy.args)
         sources |= {p for p in paths if not p.startswith("--")}
     assert sources == DOCKER_CONTEXT

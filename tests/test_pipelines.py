@@ -19,7 +19,7 @@ import yaml
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
 
 from genomeflow import cli
-from genomeflow.cluster import PROJECT_IMAGE, SECRETS
+from genomeflow.cluster import PROJECT_IMAGE, SECRETS, VERSION_IMAGE, ClusterSettings
 from genomeflow.components.baseline import baseline
 from genomeflow.components.compare import compare
 from genomeflow.components.crossval import crossval
@@ -183,16 +183,42 @@ def test_compiled_pipeline_runs_gpu_steps_on_gpu_nodes(tmp_path):
         assert resources["cpuRequest"] > 0 and resources["memoryRequest"] > 0, step
 
 
-def test_compile_flags_choose_gpu_pool_and_image(tmp_path):
+def test_compile_flags_choose_gpu_pool_image_timeout_and_pull_secrets(tmp_path):
     spec = compiled(
         tmp_path, "--gpu-node-label", "pool", "--gpu-node-value", "h100", "--gpus", "2",
         "--gpu-taint", "dedicated", "--image", "registry.example/genomeflow:test",
+        "--gpu-timeout", "3600", "--image-pull-secrets", "regcred", "mirror",
     )  # fmt: skip
     platform, containers = kubernetes(spec), executors(spec)
     assert platform["train"]["nodeSelector"]["labels"] == {"pool": "h100"}
     assert platform["train"]["tolerations"][0]["key"] == "dedicated"
     assert containers["train"]["resources"]["accelerator"]["resourceCount"] == "2"
     assert {c["image"] for c in containers.values()} == {"registry.example/genomeflow:test"}
+    for step in containers:
+        pulled = [entry["secretName"] for entry in platform[step]["imagePullSecret"]]
+        assert pulled == ["regcred", "mirror"], step
+        deadline = platform[step].get("activeDeadlineSeconds")
+        assert deadline == ("3600" if step in GPU_STEPS else None), step
+
+
+def test_gpu_steps_time_out_after_a_day_and_the_platform_spec_is_kfps_own(tmp_path):
+    from google.protobuf import json_format
+    from kfp.kubernetes import kubernetes_executor_config_pb2
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    path = tmp_path / "pipeline.yaml"
+    assert cli.main(["pipeline", "compile", "-o", str(path)]) == 0
+    pipeline, platform_spec = yaml.safe_load_all(path.read_text())
+    # strict parsing: every field is one of KFP's protobuf messages (unknown names raise)
+    json_format.ParseDict(pipeline, pipeline_spec_pb2.PipelineSpec())
+    json_format.ParseDict(platform_spec, pipeline_spec_pb2.PlatformSpec())
+    for step, body in kubernetes(load_compiled(path.read_text())).items():
+        config = json_format.ParseDict(
+            body, kubernetes_executor_config_pb2.KubernetesExecutorConfig()
+        )
+        expected = ClusterSettings().gpu_timeout_s if step in GPU_STEPS else 0
+        assert config.active_deadline_seconds == expected == (24 * 3600 if expected else 0), step
+        assert not config.image_pull_secret, step  # none unless the compile asks
 
 
 def test_pretrain_shape_starts_sweep_train_and_crossval_from_the_pretrained_weights(tmp_path):
@@ -548,10 +574,9 @@ def test_workflows_call_the_pipeline_command_with_flags_it_has():
         ("predict", ["--pipeline", "predict"]),
     ],
 )
-def test_docs_examples_are_a_fresh_compile(pipeline, flags, tmp_path, monkeypatch):
-    monkeypatch.delenv("GENOMEFLOW_IMAGE", raising=False)
-    path = tmp_path / "fresh.yaml"
-    assert cli.main(["pipeline", "compile", *flags, "-o", str(path)]) == 0
+def test_docs_examples_are_a_fresh_compile(pipeline, flags, tmp_path):
+    path = tmp_path / "fresh.yaml"  # with the image `make compile` names
+    assert cli.main(["pipeline", "compile", *flags, "--image", VERSION_IMAGE, "-o", str(path)]) == 0
     stored = REPO / "docs/examples/pipelines" / f"genomeflow-{pipeline}.yaml"
     # compared as documents: KFP's header comment prints mappings in no fixed order
     fresh = list(yaml.safe_load_all(path.read_text()))

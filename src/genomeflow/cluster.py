@@ -8,15 +8,55 @@ configured once. Nothing here talks to a cluster or imports kfp.
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from genomeflow import __version__
 
-# The image built from docker/Dockerfile (CUDA torch; runs on CPU nodes too), tagged with the
-# package version. docker/Dockerfile.cpu builds the same package as ``<repository>:<version>-cpu``.
+GIT_TIMEOUT_S = 5  # `git rev-parse` on a local checkout takes milliseconds
+REVISION_LENGTH = 12  # hex digits of the commit in an image tag (git's short form is 7+)
+
+
+def source_revision() -> str | None:
+    """The git commit genomeflow's code comes from: $GENOMEFLOW_GIT_SHA (set in the images),
+    else the checkout it runs from; None for an install without either."""
+    if os.environ.get("GENOMEFLOW_GIT_SHA"):
+        return os.environ["GENOMEFLOW_GIT_SHA"]
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):  # no git, or a hung file system
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+def image_tag() -> str:
+    """``<version>-<revision>`` (12 hex digits): a new commit is a new tag, so nodes never run a
+    stale cached image under an old tag; ``<version>`` alone where no revision is known.
+    $GENOMEFLOW_IMAGE_TAG overrides it."""
+    if os.environ.get("GENOMEFLOW_IMAGE_TAG"):
+        return os.environ["GENOMEFLOW_IMAGE_TAG"]
+    revision = source_revision()
+    usable = revision and revision != "unknown"
+    return f"{__version__}-{revision[:REVISION_LENGTH]}" if usable else __version__
+
+
+# The image built from docker/Dockerfile (CUDA torch; runs on CPU nodes too); docker/Dockerfile.cpu
+# builds the same package as ``<repository>:<tag>-cpu``. `make images` builds both.
 IMAGE_REPOSITORY = os.environ.get("GENOMEFLOW_IMAGE_REPOSITORY", "ghcr.io/genomeflow/genomeflow")
-PROJECT_IMAGE = os.environ.get("GENOMEFLOW_IMAGE", f"{IMAGE_REPOSITORY}:{__version__}")
-CPU_IMAGE = f"{IMAGE_REPOSITORY}:{__version__}-cpu"
+IMAGE_TAG = image_tag()
+PROJECT_IMAGE = os.environ.get("GENOMEFLOW_IMAGE", f"{IMAGE_REPOSITORY}:{IMAGE_TAG}")
+CPU_IMAGE = f"{IMAGE_REPOSITORY}:{IMAGE_TAG}-cpu"
+# The version's tag alone, which the generated examples in docs/ show: they are part of a commit,
+# so they cannot name that commit's own revision.
+VERSION_IMAGE = f"{IMAGE_REPOSITORY}:{__version__}"
 
 
 @dataclass(frozen=True)
@@ -88,3 +128,8 @@ class ClusterSettings:
     heavy: Resources = Resources("4", "16Gi", "8", "32Gi")  # training, sweeps, interpretation
     secrets: tuple[SecretEnv, ...] = SECRETS
     retries: int = 3  # of steps that talk to MLflow/S3; the local runner gets 0 (errors repeat)
+    # seconds a GPU pod (a GPU step, a Katib trial) may run before Kubernetes stops it
+    # (activeDeadlineSeconds): a hung trainer frees its GPU within a day; 0 means no limit
+    gpu_timeout_s: int = 24 * 3600
+    # Secrets with the registry credentials every pod pulls the image with (a private registry)
+    image_pull_secrets: tuple[str, ...] = ()

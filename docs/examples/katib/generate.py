@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from genomeflow.cluster import VERSION_IMAGE, ClusterSettings
 from genomeflow.sweep.katib_compile import (
     DEFAULT_NAMESPACE,
     KatibAlgorithm,
@@ -50,6 +51,7 @@ def example_documents(spec: SweepSpec) -> dict[str, str]:
             namespace=DEFAULT_NAMESPACE,
             train_flags={"architecture": "distilbert", "preset": "small"},
             algorithm=algorithm,
+            cluster=ClusterSettings(image=VERSION_IMAGE),
         )
         documents[file_name] = HEADER + experiment_yaml(compile_experiment(spec, settings))
     return documents

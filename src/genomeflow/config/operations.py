@@ -101,6 +101,14 @@ class PipelineConfig(StageConfig):
     gpu_taint: str = option(
         "nvidia.com/gpu", help="compile: taint key of GPU nodes (tolerated with NoSchedule)"
     )
+    gpu_timeout: int = option(
+        24 * 3600,
+        help="compile: seconds a GPU step's pod may run before Kubernetes stops it "
+        "(activeDeadlineSeconds); 0: no limit",
+    )
+    image_pull_secrets: list[str] = option(
+        [], help="compile: Secrets holding the registry credentials pods pull the image with"
+    )
 
     def __post_init__(self) -> None:
         self._check_choices()
@@ -110,6 +118,7 @@ class PipelineConfig(StageConfig):
             "cluster use `genomeflow pipeline submit --host URL`",
         )
         _require(self.gpus >= 0, f"--gpus must be 0 or more, got {self.gpus}")
+        _require(self.gpu_timeout >= 0, f"--gpu-timeout must be 0 or more, got {self.gpu_timeout}")
         _require(
             not self.pretrain or self.pipeline == "training",
             "--pretrain applies to the training pipeline; drop it or add --pipeline training",

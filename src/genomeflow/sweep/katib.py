@@ -7,6 +7,8 @@ wait for it (:mod:`.katib_client`) and write ``best_params.json`` as the local e
 
 - namespace: as kubectl chooses (:func:`~genomeflow.sweep.katib_client.default_namespace`): the
   pod's, the kubeconfig context's, else ``kubeflow``; the Secrets must exist there.
+- inside a pipeline step (``KFP_RUN_ID`` set) the trial pods get the same run id, so their
+  MLflow runs nest under the pipeline's parent run.
 - trials read the dataset and write their models under ``<output>/trials/<trial name>``; the
   sweep's train settings that differ from ``genomeflow train``'s defaults are every trial's.
 """
@@ -40,7 +42,7 @@ from genomeflow.sweep.katib_compile import (
     experiment_yaml,
     usable_spec,
 )
-from genomeflow.sweep.katib_trial import NOT_TRIAL_FLAGS
+from genomeflow.sweep.katib_trial import KFP_RUN_ID, NOT_TRIAL_FLAGS
 from genomeflow.sweep.spec import SweepSpec
 
 if TYPE_CHECKING:
@@ -105,6 +107,7 @@ def katib_sweep(config: SweepConfig, name: str | None = None) -> KatibSweep:
         parallel_trials=config.parallel,
         algorithm=config.katib_algorithm,
         mlflow_experiment=os.environ.get("GENOMEFLOW_EXPERIMENT", "genomeflow"),
+        kfp_run_id=os.environ.get(KFP_RUN_ID),  # set in a pipeline step's pod (pipelines/k8s.py)
     )
     return KatibSweep(spec, compile_experiment(spec, settings))
 

@@ -91,7 +91,9 @@ class KatibSettings:
             early stopping when the spec has early_terminate; ``hyperband``: Katib's hyperband
             over ``epochs`` (needs the spec's hyperband early_terminate).
         mlflow_experiment: the MLflow experiment the trials record their runs in.
-        cluster: image, GPU scheduling, resources and Secrets of the trial pods.
+        kfp_run_id: the pipeline run of the sweep step (its ``KFP_RUN_ID``): the trials' MLflow
+            runs nest under that run's parent run; None outside a pipeline.
+        cluster: image, GPU scheduling, resources, timeout and Secrets of the trial pods.
     """
 
     dataset: str
@@ -104,6 +106,7 @@ class KatibSettings:
     failed_trials: int = DEFAULT_FAILED
     algorithm: KatibAlgorithm = "spec"
     mlflow_experiment: str = "genomeflow"
+    kfp_run_id: str | None = None
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
 
@@ -321,6 +324,7 @@ def compile_experiment(spec: SweepSpec, settings: KatibSettings) -> V1beta1Exper
         train_flags=settings.train_flags,
         cluster=settings.cluster,
         mlflow_experiment=settings.mlflow_experiment,
+        kfp_run_id=settings.kfp_run_id,
     )
     return V1beta1Experiment(
         api_version=API_VERSION,

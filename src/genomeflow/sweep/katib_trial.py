@@ -27,6 +27,7 @@ from genomeflow.sweep.spec import SweepSpec
 CONTAINER = "training-container"  # the primary container name of Katib's examples
 TRIAL_NAME = "trialName"  # the trial parameter holding the trial's own name
 ISTIO_ANNOTATION = {"sidecar.istio.io/inject": "false"}  # as Katib's examples: no mesh sidecar
+KFP_RUN_ID = "KFP_RUN_ID"  # the pipeline run a stage's MLflow run nests under (tracking.runs)
 # `genomeflow train` settings a trial never takes from the sweep's settings: per-trial paths
 # and the hyperparameter sources already resolved into values.
 NOT_TRIAL_FLAGS = frozenset(
@@ -77,10 +78,16 @@ def _resources(cluster: ClusterSettings) -> k8s.V1ResourceRequirements:
     )
 
 
-def _trial_job(command: list[str], cluster: ClusterSettings, mlflow_experiment: str) -> k8s.V1Job:
-    """The trial's ``batch/v1`` Job: one GPU pod, never restarted (a failed trial is Katib's to
-    count), without an Istio sidecar (it would keep the Job from completing)."""
+def _trial_job(
+    command: list[str], cluster: ClusterSettings, mlflow_experiment: str, kfp_run_id: str | None
+) -> k8s.V1Job:
+    """The trial's ``batch/v1`` Job: one GPU pod, never restarted nor retried (a failed trial is
+    Katib's to count), stopped after the cluster's GPU timeout, without an Istio sidecar (it
+    would keep the Job from completing). With ``kfp_run_id`` the trial's MLflow run nests under
+    that pipeline run's."""
     env = [k8s.V1EnvVar(name="GENOMEFLOW_EXPERIMENT", value=mlflow_experiment)]
+    if kfp_run_id:
+        env.append(k8s.V1EnvVar(name=KFP_RUN_ID, value=kfp_run_id))
     for secret in cluster.secrets:
         env += _secret_env(secret)
     container = k8s.V1Container(
@@ -97,11 +104,18 @@ def _trial_job(command: list[str], cluster: ClusterSettings, mlflow_experiment: 
             k8s.V1Toleration(key=cluster.gpu.taint_key, operator="Exists", effect="NoSchedule")
         ],
         restart_policy="Never",
+        image_pull_secrets=[k8s.V1LocalObjectReference(name=n) for n in cluster.image_pull_secrets]
+        or None,
     )
     template = k8s.V1PodTemplateSpec(
         metadata=k8s.V1ObjectMeta(annotations=dict(ISTIO_ANNOTATION)), spec=pod
     )
-    return k8s.V1Job(api_version="batch/v1", kind="Job", spec=k8s.V1JobSpec(template=template))
+    job = k8s.V1JobSpec(
+        template=template,
+        backoff_limit=0,  # Kubernetes' default 6 would rerun a failed trial's pod 6 times
+        active_deadline_seconds=cluster.gpu_timeout_s or None,
+    )
+    return k8s.V1Job(api_version="batch/v1", kind="Job", spec=job)
 
 
 def _fixed_flags(
@@ -130,6 +144,7 @@ def trial_template(
     train_flags: Mapping[str, Any],
     cluster: ClusterSettings,
     mlflow_experiment: str,
+    kfp_run_id: str | None = None,
 ) -> V1beta1TrialTemplate:
     """The trial template: ``genomeflow train`` with a ``${trialParameters.X}`` per searched
     parameter, each X defined once and referring to an Experiment parameter.
@@ -142,6 +157,8 @@ def trial_template(
         train_flags: ``genomeflow train`` settings every trial shares, by field name.
         cluster: image, GPU scheduling, resources and Secrets of the trial pods.
         mlflow_experiment: the MLflow experiment the trials record their runs in.
+        kfp_run_id: the pipeline run the sweep step belongs to: the trials' MLflow runs nest
+            under its parent run.
 
     Raises:
         ConfigError: a train flag no trial can take.
@@ -172,5 +189,5 @@ def trial_template(
     return V1beta1TrialTemplate(
         primary_container_name=CONTAINER,
         trial_parameters=trial_parameters,
-        trial_spec=_trial_job(command, cluster, mlflow_experiment),
+        trial_spec=_trial_job(command, cluster, mlflow_experiment, kfp_run_id),
     )

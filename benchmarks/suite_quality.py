@@ -358,11 +358,20 @@ def best_of_run(dataset: Path, models: list[Path]) -> Choice:
         )  # no ensemble when fewer than two models have a valid score: the first stands in
         ensemble_test = test_scores(ensemble)
         chosen_test = ensemble_test if chosen is ensemble else test_scores(chosen)
+    # The table names models by family (two cnn-small models would be cnn-small and cnn-small#2).
+    family = {c.name: c.folder.parent.name for c in board if c.folder.name == "model"}
+
+    def named(name: str) -> str:
+        if name.startswith("ensemble(") and name.endswith(")"):
+            members = name.removeprefix("ensemble(").removesuffix(")").split(", ")
+            return f"ensemble({', '.join(family.get(m, m) for m in members)})"
+        return family.get(name, name)
+
     return Choice(
-        chosen.name,
-        [(c.name, c.valid_score) for c in board],
+        named(chosen.name),
+        [(named(c.name), c.valid_score) for c in board],
         chosen_test,
-        ensemble.name,
+        named(ensemble.name),
         ensemble_test,
         time.perf_counter() - start,
     )

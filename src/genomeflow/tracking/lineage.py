@@ -15,11 +15,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from genomeflow import __version__
+from genomeflow.cluster import source_revision
 
 SOURCE_NAME = "mlflow.source.name"
 GIT_COMMIT = "mlflow.source.git.commit"
@@ -34,22 +34,8 @@ DIGEST_CHARACTERS = 36  # MLflow's dataset digest column holds 36 characters
 
 
 def git_sha() -> str | None:
-    """The commit of the genomeflow source: $GENOMEFLOW_GIT_SHA (images record it at build
-    time), else ``git rev-parse HEAD`` in a checkout, else None."""
-    if os.environ.get("GENOMEFLOW_GIT_SHA"):
-        return os.environ["GENOMEFLOW_GIT_SHA"]
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,  # seconds; a hung git must not hold a stage
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    """The commit of the genomeflow source (see :func:`genomeflow.cluster.source_revision`)."""
+    return source_revision()
 
 
 def kfp_run_id() -> str | None:

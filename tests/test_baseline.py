@@ -211,7 +211,7 @@ def test_tracked_baseline_logs_metrics_reports_and_trial_runs(planted, live, tmp
     experiment = client.get_experiment_by_name("t-baseline")
     runs = client.search_runs([experiment.experiment_id])
     (stage,) = [r for r in runs if r.data.tags.get("genomeflow.stage") == "baseline"]
-    assert stage.info.run_name == "baseline count+xgb"  # the run's name says what ran
+    assert stage.info.run_name == "baseline tfidf+xgb"  # the run's name says what ran
     assert stage.data.tags["mlflow.source.name"] == "genomeflow baseline"
     contexts = {t.value for i in stage.inputs.dataset_inputs for t in i.tags}
     assert contexts == {"train", "validation", "test"}  # the dataset, not the sweep spec

@@ -4,6 +4,7 @@ Kubernetes API on loopback (no cluster here)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -307,7 +308,7 @@ def test_trial_command_passes_flags_genomeflow_train_knows():
     assert command[2] == "s3://bucket/datasets/promoters"
     assert command[3] == "--output=s3://bucket/sweeps/promoters/trials/${trialParameters.trialName}"
     flags = {item.split("=")[0].removeprefix("--") for item in command[3:]}
-    train_flags = {field.replace("_", "-") for field in TrainConfig.__dataclass_fields__}
+    train_flags = {field.name.replace("_", "-") for field in dataclasses.fields(TrainConfig)}
     assert flags <= train_flags
     assert "--preset=tiny" in command and "--metric=f1_macro" in command
     assert "--learning-rate=${trialParameters.learningRate}" in command

@@ -27,7 +27,7 @@ from genomeflow.config import PipelineConfig
 from genomeflow.pipelines import run
 from genomeflow.services import s3_environment
 from helpers import MOTIF
-from test_pipelines import QUICK_SWEEP
+from test_pipelines import tiny_training
 
 ENABLED = os.environ.get("GENOMEFLOW_CONTAINER_TESTS") == "1"
 # both pipelines, 17 containers: ~15 min on 2 shared cores (each step starts a Python with torch)
@@ -42,22 +42,7 @@ pytestmark = [
 ]
 IMAGE_USER = "1000:1000"  # USER of docker/Dockerfile*'s runtime stage
 STEP_TIMEOUT_S = 900  # one step's container, the slowest (crossval, 2 folds) takes ~2 min
-# the training pipeline's pretrain shape on tiny data, as tests/test_pipelines.py runs it
-TINY_TRAINING = {
-    "experiment": "container-test",
-    "model_name": "container-test",
-    "tokeniser_method": "kmer",
-    "baselines": [{"features": "tfidf", "classifier": "logreg"}],
-    "sweep_spec": QUICK_SWEEP,
-    "sweep_trials": 1,
-    "preset": "tiny",
-    "epochs": 2,
-    "cnn_preset": "tiny",
-    "cnn_epochs": 2,
-    "folds": 2,
-    "interpret_limit": 8,
-    "pretrain_steps": 3,
-}
+TINY_TRAINING = tiny_training("container-test")  # as tests/test_pipelines.py runs it
 STAGES = {"tokenise", "dataset", "pretrain", "baseline", "sweep", "train", "evaluate",
           "crossval", "interpret", "compare", "register"}  # fmt: skip
 

@@ -44,6 +44,26 @@ QUICK_SWEEP = {**DEFAULT_SWEEP, "early_terminate": None}
 QUICK_SWEEP.pop("early_terminate")
 
 
+def tiny_training(name: str) -> dict:
+    """The training pipeline's parameters on tiny data (its pretraining shape takes
+    ``unlabelled`` besides), under experiment and model ``name``."""
+    return {
+        "experiment": name,
+        "model_name": name,
+        "tokeniser_method": "kmer",
+        "baselines": [{"features": "tfidf", "classifier": "logreg"}],
+        "sweep_spec": QUICK_SWEEP,
+        "sweep_trials": 1,
+        "preset": "tiny",
+        "epochs": 2,
+        "cnn_preset": "tiny",
+        "cnn_epochs": 2,
+        "folds": 2,
+        "interpret_limit": 8,
+        "pretrain_steps": 3,
+    }
+
+
 # --- each component's Python function on tiny data (untracked: no MLflow configured) --------
 
 
@@ -339,22 +359,8 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
         uri = f"s3://{bucket}/pipeline-test/{Path(path).name}"
         upload(path, uri)
         inputs.append(uri)
-    params = {
-        "experiment": "pipeline-test",
-        "model_name": "pipeline-test",
-        "tokeniser_method": "kmer",
-        "baselines": [{"features": "tfidf", "classifier": "logreg"}],
-        "sweep_spec": QUICK_SWEEP,
-        "sweep_trials": 1,
-        "preset": "tiny",
-        "epochs": 2,
-        "cnn_preset": "tiny",
-        "cnn_epochs": 2,
-        "folds": 2,
-        "interpret_limit": 8,
-        "unlabelled": inputs[:1],  # the pretraining shape: its labels are not read
-        "pretrain_steps": 3,
-    }
+    # the pretraining shape: the unlabelled file's labels are not read
+    params = {**tiny_training("pipeline-test"), "unlabelled": inputs[:1]}
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     done = subprocess.run(

@@ -27,7 +27,7 @@ from genomeflow.config import PipelineConfig
 from genomeflow.pipelines import run
 from genomeflow.services import s3_environment
 from helpers import MOTIF
-from test_pipelines import tiny_training
+from test_pipelines import tiny_training, uploaded
 
 ENABLED = os.environ.get("GENOMEFLOW_CONTAINER_TESTS") == "1"
 # both pipelines, 17 containers: ~15 min on 2 shared cores (each step starts a Python with torch)
@@ -119,14 +119,10 @@ def test_pipelines_run_every_step_in_the_project_image(
     import boto3
     import mlflow
 
-    from genomeflow.storage import s3, upload
+    from genomeflow.storage import s3
 
     bucket = live["object_store"]["bucket"]
-    inputs = []
-    for path in class_files:  # the steps read their inputs from the object store
-        uri = f"s3://{bucket}/container-test/{Path(path).name}"
-        upload(path, uri)
-        inputs.append(uri)
+    inputs = uploaded(class_files, f"s3://{bucket}/container-test")
     environment = {
         **s3_environment(live["object_store"]),
         "MLFLOW_TRACKING_URI": live["mlflow"]["uri"],

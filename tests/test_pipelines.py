@@ -44,6 +44,17 @@ QUICK_SWEEP = {**DEFAULT_SWEEP, "early_terminate": None}
 QUICK_SWEEP.pop("early_terminate")
 
 
+def uploaded(paths, prefix: str) -> list[str]:
+    """Copy ``paths`` under the ``prefix`` URI (the steps read their inputs from the object
+    store); their URIs."""
+    from genomeflow.storage import upload
+
+    uris = [f"{prefix}/{Path(path).name}" for path in paths]
+    for path, uri in zip(paths, uris, strict=True):
+        upload(path, uri)
+    return uris
+
+
 def tiny_training(name: str) -> dict:
     """The training pipeline's parameters on tiny data (its pretraining shape takes
     ``unlabelled`` besides), under experiment and model ``name``."""
@@ -351,14 +362,10 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
     import boto3
     import mlflow
 
-    from genomeflow.storage import s3, upload
+    from genomeflow.storage import s3
 
     bucket = live["object_store"]["bucket"]
-    inputs = []
-    for path in class_files:  # the pipeline reads its inputs from the object store
-        uri = f"s3://{bucket}/pipeline-test/{Path(path).name}"
-        upload(path, uri)
-        inputs.append(uri)
+    inputs = uploaded(class_files, f"s3://{bucket}/pipeline-test")
     # the pretraining shape: the unlabelled file's labels are not read
     params = {**tiny_training("pipeline-test"), "unlabelled": inputs[:1]}
     params_file = tmp_path / "params.yaml"

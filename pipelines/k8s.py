@@ -10,7 +10,7 @@ from __future__ import annotations
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
-from genomeflow.cluster import ClusterSettings, Resources
+from genomeflow.cluster import CLUSTER_ENV, ClusterSettings, Resources
 
 RUN_ID_FIELD = "metadata.labels['pipeline/runid']"  # KFP labels every task pod with its run id
 BACKOFF = {"backoff_duration": "30s", "backoff_factor": 2.0}  # 30 s, 60 s, 120 s...
@@ -31,6 +31,7 @@ def configure(
     gpu: bool = False,
     cache: bool = False,
     network: bool = True,
+    launches_pods: bool = False,
 ) -> PipelineTask:
     """Give ``task`` its image, resources, scheduling, credentials, run id, caching and retries.
 
@@ -42,6 +43,8 @@ def configure(
         cache: deterministic in its inputs (data stages): KFP may reuse an earlier result.
         network: talks to MLflow or the object store beyond KFP's own artifact passing:
             retried with backoff on failure.
+        launches_pods: starts pods of its own (the sweep's Katib trials): it gets ``settings``
+            in $GENOMEFLOW_CLUSTER, so those pods run the same image with the same scheduling.
     """
     task.set_container_image(settings.image)  # over the image the component was declared with
     if settings.image_pull_secrets:
@@ -63,6 +66,8 @@ def configure(
             keys = {key: key for key in secret.optional_keys}
             kubernetes.use_secret_as_env(task, secret.name, keys, optional=True)
     kubernetes.use_field_path_as_env(task, "KFP_RUN_ID", RUN_ID_FIELD)
+    if launches_pods:
+        task.set_env_variable(CLUSTER_ENV, settings.to_json())
     task.set_caching_options(cache)
     if network and settings.retries:
         task.set_retry(num_retries=settings.retries, **BACKOFF)

@@ -160,6 +160,7 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
                 ),
                 cluster,
                 network=False,
+                launches_pods=True,
             )  # on a cluster the trials are Katib's GPU pods; this step only waits for them
             best = tuned.outputs["result"]
             trained = configure(

@@ -364,6 +364,26 @@ def test_trials_in_a_pipeline_step_nest_their_runs_under_the_pipeline_run(capsys
     assert trial_env()["KFP_RUN_ID"] == "run-7f3a"
 
 
+def test_a_pipelines_sweep_step_gives_its_trials_the_compiled_cluster_settings(capsys, monkeypatch):
+    chosen = cluster.ClusterSettings(
+        image="registry.example/genomeflow:test",
+        gpu=cluster.GpuScheduling(node_label="pool", node_value="h100"),
+        image_pull_secrets=("regcred",),
+    )
+    monkeypatch.setenv(cluster.CLUSTER_ENV, chosen.to_json())  # set by the compiled pipeline
+    code = main(sweep_args("--backend", "katib", "--dry-run"))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    pod = pod_spec(yaml.safe_load(out))
+    assert pod["containers"][0]["image"] == chosen.image
+    assert pod["nodeSelector"] == {"pool": "h100"}
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    monkeypatch.setenv(cluster.CLUSTER_ENV, '{"image": "only"}')
+    assert main(sweep_args("--backend", "katib", "--dry-run")) == 2
+    out, err = capsys.readouterr()
+    assert not out and err.count("\n") == 1 and "$GENOMEFLOW_CLUSTER" in err
+
+
 def test_secrets_only_as_references_never_values(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak-me")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "nor-me")

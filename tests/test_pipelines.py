@@ -4,6 +4,7 @@ runner against the real MLflow server and S3 store on loopback."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,7 +20,13 @@ import yaml
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model
 
 from genomeflow import cli
-from genomeflow.cluster import PROJECT_IMAGE, SECRETS, VERSION_IMAGE, ClusterSettings
+from genomeflow.cluster import (
+    CLUSTER_ENV,
+    PROJECT_IMAGE,
+    SECRETS,
+    VERSION_IMAGE,
+    ClusterSettings,
+)
 from genomeflow.components.baseline import baseline
 from genomeflow.components.compare import compare
 from genomeflow.components.crossval import crossval
@@ -232,6 +239,27 @@ def test_compile_flags_choose_gpu_pool_image_timeout_and_pull_secrets(tmp_path):
         assert deadline == ("3600" if step in GPU_STEPS else None), step
 
 
+def test_the_sweep_step_hands_its_trials_the_compiled_image_gpu_pool_and_secrets(
+    tmp_path, monkeypatch
+):
+    spec = compiled(
+        tmp_path, "--image", "registry.example/genomeflow:test", "--gpu-node-label", "pool",
+        "--gpu-node-value", "h100", "--image-pull-secrets", "regcred",
+    )  # fmt: skip
+    [entry] = executors(spec)["sweep"]["env"]
+    monkeypatch.setenv(entry["name"], entry["value"])  # what the sweep step's pod sees
+    settings = ClusterSettings.from_env()
+    assert settings.image == "registry.example/genomeflow:test"
+    assert (settings.gpu.node_label, settings.gpu.node_value) == ("pool", "h100")
+    assert settings.image_pull_secrets == ("regcred",) and settings.secrets == SECRETS
+    assert settings == dataclasses.replace(
+        ClusterSettings(),
+        image=settings.image,
+        gpu=settings.gpu,
+        image_pull_secrets=settings.image_pull_secrets,
+    )  # every other setting survives the trip unchanged
+
+
 def test_gpu_steps_time_out_after_a_day_and_the_platform_spec_is_kfps_own(tmp_path):
     from google.protobuf import json_format
     from kfp.kubernetes import kubernetes_executor_config_pb2
@@ -283,7 +311,9 @@ def test_compiled_pipeline_references_secrets_and_never_inlines_them(tmp_path, m
     spec = load_compiled(text)
     for step, container in executors(spec).items():
         assert container["image"] == PROJECT_IMAGE, step  # the project image everywhere
-        assert not container.get("env"), step  # nothing set by value
+        env = {entry["name"]: entry["value"] for entry in container.get("env", [])}
+        # by value only the settings the sweep hands its Katib trials (Secret names, no values)
+        assert set(env) == ({CLUSTER_ENV} if step == "sweep" else set()), step
         platform = kubernetes(spec)[step]
         referenced = {
             (entry["secretName"], pair["envVar"])

@@ -7,12 +7,14 @@ configured once. Nothing here talks to a cluster or imports kfp.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from genomeflow import __version__
+from genomeflow.errors import ConfigError
 
 GIT_TIMEOUT_S = 5  # `git rev-parse` on a local checkout takes milliseconds
 REVISION_LENGTH = 12  # hex digits of the commit in an image tag (git's short form is 7+)
@@ -84,6 +86,8 @@ MLFLOW_SECRET = SecretEnv(
     ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"),
 )
 SECRETS = (S3_SECRET, MLFLOW_SECRET)
+# Set by a compiled pipeline on steps that launch pods of their own (the sweep's Katib trials).
+CLUSTER_ENV = "GENOMEFLOW_CLUSTER"
 
 
 @dataclass(frozen=True)
@@ -133,3 +137,36 @@ class ClusterSettings:
     gpu_timeout_s: int = 24 * 3600
     # Secrets with the registry credentials every pod pulls the image with (a private registry)
     image_pull_secrets: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        """The settings as the JSON that :meth:`from_env` reads back."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_env(cls) -> ClusterSettings:
+        """The settings a compiled pipeline handed its step in ``$GENOMEFLOW_CLUSTER``, else the
+        defaults. The sweep step reads them so that the Katib trial pods it launches get the image,
+        GPU scheduling, resources and Secrets the pipeline was compiled with."""
+        text = os.environ.get(CLUSTER_ENV)
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            return cls(
+                image=data["image"],
+                gpu=GpuScheduling(**data["gpu"]),
+                light=Resources(**data["light"]),
+                heavy=Resources(**data["heavy"]),
+                secrets=tuple(
+                    SecretEnv(s["name"], tuple(s["keys"]), tuple(s["optional_keys"]))
+                    for s in data["secrets"]
+                ),
+                retries=int(data["retries"]),
+                gpu_timeout_s=int(data["gpu_timeout_s"]),
+                image_pull_secrets=tuple(data["image_pull_secrets"]),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise ConfigError(
+                f"${CLUSTER_ENV} does not hold genomeflow cluster settings ({error!r}): "
+                "recompile the pipeline, or unset it to use the defaults"
+            ) from None

@@ -107,7 +107,8 @@ class KatibSettings:
     algorithm: KatibAlgorithm = "spec"
     mlflow_experiment: str = "genomeflow"
     kfp_run_id: str | None = None
-    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    # the compiled pipeline's settings when run as its sweep step, else the defaults
+    cluster: ClusterSettings = field(default_factory=ClusterSettings.from_env)
 
 
 def experiment_name(base: str, unique: bool = True) -> str:

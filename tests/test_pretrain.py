@@ -19,6 +19,7 @@ from genomeflow.config import PretrainConfig, TokeniseConfig, TrainConfig
 from genomeflow.models.transformer import build_model
 from genomeflow.tokenise import train_tokeniser
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
+from genomeflow.tracking.lineage import stage_datasets
 from genomeflow.train.mlm import WindowStream, mask_tokens
 from genomeflow.train.pretrain import pretrain_model
 from genomeflow.train.train import prepare
@@ -183,6 +184,12 @@ def test_a_dataset_folder_pretrains_on_its_train_split_only(planted, tmp_path):
     manifest = json.loads((output / "pretrain.json").read_text())
     assert [Path(i["path"]).name for i in manifest["corpus"]["inputs"]] == ["train.parquet"]
     assert manifest["tokeniser"]["method"] == "kmer"  # the dataset's own tokeniser
+    # MLflow lineage: the folder's train split is the run's one dataset input
+    config = PretrainConfig(inputs=[planted], output=str(output))
+    [(dataset, context)] = stage_datasets(config, config)
+    digest = json.loads((Path(planted) / "manifest.json").read_text())["files"]
+    assert (dataset.name, context) == (f"{Path(planted).name}/train", "train")
+    assert dataset.digest == digest["parquet/train.parquet"].removeprefix("sha256:")[:36]
 
 
 def test_fine_tuning_starts_from_the_pretrained_encoder(planted, tmp_path, capsys):

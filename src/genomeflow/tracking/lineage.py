@@ -156,9 +156,16 @@ def stage_datasets(config: Any, local: Any) -> list[tuple]:
         pairs = zip(*(v if isinstance(v, list) else [v] for v in (given, here)), strict=True)
         for source, path in pairs:
             path = Path(path)
-            if item.name == "dataset" and path.is_dir():
-                splits = (config.split,) if isinstance(getattr(config, "split", None), str) else ()
-                found += split_datasets(path, str(source), splits)
+            if path.is_dir() and (path / DATASET_MANIFEST).is_file():
+                found += split_datasets(path, str(source), _splits_read(config, item.name))
             elif item.name in SEQUENCE_FIELDS and path.is_file():
                 found.append((file_dataset(path, str(source)), "input"))
     return found
+
+
+def _splits_read(config: Any, field: str) -> tuple[str, ...]:
+    """The splits a stage reads from a dataset folder: the one it names (``--split``); the train
+    split of a folder given as sequences (``pretrain`` never reads valid or test); else all."""
+    if isinstance(getattr(config, "split", None), str):
+        return (config.split,)
+    return ("train",) if field in SEQUENCE_FIELDS else ()

@@ -198,6 +198,27 @@ def test_a_retried_registration_creates_no_second_version(
 
 
 @pytest.mark.integration
+def test_a_create_request_sent_twice_leaves_one_version(live, models, planted, monkeypatch, capsys):
+    """A create request whose answer was lost is sent again, and the server then holds two
+    versions of one registration: register keeps the first and deletes the other."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    real = mlflow.register_model
+
+    def sent_twice(*args, **kwargs):
+        real(*args, **kwargs)  # created on the server; the answer never came back
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mlflow, "register_model", sent_twice)
+    name = f"resent-{uuid.uuid4().hex[:8]}"
+    assert register(models["good"], name, planted) == 0
+    assert f"registered {name} version 1 (aliases: challenger, champion)" in capsys.readouterr().out
+    client = MlflowClient(live["mlflow"]["uri"])
+    assert [v.version for v in client.search_model_versions(f"name='{name}'")] == ["1"]
+
+
+@pytest.mark.integration
 def test_a_worse_challenger_is_refused_and_the_champion_stays(
     live,
     models,

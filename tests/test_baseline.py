@@ -188,6 +188,32 @@ def test_cli_baseline_then_predict(planted, tmp_path, capsys):
     assert len(pd.read_csv(table, sep="\t")) == 5
 
 
+def test_the_predict_bar_knows_its_total(planted, tmp_path, monkeypatch):
+    import genomeflow.predict
+
+    bars = []
+
+    class Recorded(genomeflow.predict.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.counted = 0  # a disabled bar (no terminal) counts nothing itself
+            bars.append(self)
+
+        def update(self, n=1):
+            self.counted += n
+            return super().update(n)
+
+    monkeypatch.setattr(genomeflow.predict, "tqdm", Recorded)
+    model = tmp_path / "model"
+    untracked = ["--tracking-uri", "none"]
+    assert main(["baseline", planted, "-o", str(model), "--folds", "0", *untracked]) == 0
+    fasta = write_text(tmp_path / "q.fa", fasta_text(planted_records(7, 60, 9, MOTIF)))
+    args = ["predict", str(model), str(fasta), "-o", str(tmp_path / "q.tsv"), "--batch-size", "3"]
+    assert main([*args, *untracked]) == 0
+    [bar] = bars
+    assert bar.total == bar.counted == 7  # the total (and so the ETA) known before the first batch
+
+
 @pytest.mark.integration
 def test_tracked_baseline_logs_metrics_reports_and_trial_runs(planted, live, tmp_path, monkeypatch):
     from mlflow import MlflowClient

@@ -164,3 +164,20 @@ def test_protein_char_vocabulary_with_case_kept(tmp_path):
 def test_segments_too_long_for_the_unigram_trainer_are_refused():
     with pytest.raises(ConfigError, match="--segment-length 1000000 is above 100,000"):
         TokeniseConfig(inputs=["a"], output="b", segment_length=1_000_000)
+
+
+def test_a_long_vocabulary_training_shows_signs_of_life_in_a_log(monkeypatch, caplog):
+    import logging
+    import time
+
+    from genomeflow.tokenise import build
+
+    monkeypatch.setattr(build, "HEARTBEAT_S", 0.5)  # seconds (15 in use)
+    with (
+        caplog.at_level(logging.INFO, logger=build.log.name),
+        build._still_training("training the unigram vocabulary"),
+    ):
+        time.sleep(2.5)  # no terminal here: the bar is off, the log gets the beats
+    lines = [record.getMessage() for record in caplog.records]
+    assert any(line.endswith("s so far") for line in lines), lines
+    assert lines[-1].startswith("training the unigram vocabulary: done in")

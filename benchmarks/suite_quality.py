@@ -29,6 +29,7 @@ that made it, and reused by a later run with the same command (the suite takes h
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -153,11 +154,19 @@ def _one_strand_cnn(preset: str, epochs: int) -> Family:
     )
 
 
-ONE_STRAND_CNNS = [_one_strand_cnn("tiny", 10), _one_strand_cnn("small", 10)]
+ECOLI_FAMILIES = _families(DNA_BASELINES, SHORT_EPOCHS)
+# The self-pretrained transformer with the same settings, on the one-strand dataset (pretraining
+# included): what `make demo` trains, its dataset built without reverse complements.
+ONE_STRAND_PRETRAINED = next(
+    dataclasses.replace(f, key=f"{f.key} one strand", one_strand=True)
+    for f in ECOLI_FAMILIES
+    if f.stage == "pretrained"
+)
+ONE_STRAND = [_one_strand_cnn("tiny", 10), _one_strand_cnn("small", 10), ONE_STRAND_PRETRAINED]
 TASKS = {
     "ecoli": Task(
         seeds=(1, 2, 3, 4, 5),
-        families=[*_families(DNA_BASELINES, SHORT_EPOCHS), *ONE_STRAND_CNNS],
+        families=[*ECOLI_FAMILIES, *ONE_STRAND],
     ),
     "motif": Task(seeds=(1,), families=_families(MOTIF_BASELINES, SHORT_EPOCHS)),
     "protein": Task(
@@ -328,9 +337,9 @@ class Choice:
     seconds: float  # ranking on valid + the ensemble + the two test scorings
 
 
-def best_of_run(dataset: Path, models: list[Path]) -> Choice:
-    """Rank the seed's models on VALID, add the top-3 ensemble, score the first and the ensemble
-    once on test (genomeflow register's choice, without MLflow)."""
+def best_of_run(dataset: Path, models: dict[str, Path]) -> Choice:
+    """Rank the seed's models (family -> model folder) on VALID, add the top-3 ensemble, score
+    the first and the ensemble once on test (genomeflow register's choice, without MLflow)."""
     from genomeflow.data import load_dataset
     from genomeflow.evaluate import evaluate_predictions
     from genomeflow.models.candidates import add_ensemble, rank
@@ -340,7 +349,7 @@ def best_of_run(dataset: Path, models: list[Path]) -> Choice:
     data = load_dataset(dataset)
     valid, test = data.splits["valid"], data.splits["test"]
     labels = data.label_names
-    entries = [(folder, load_classifier(folder)) for folder in models]
+    entries = [(folder, load_classifier(folder)) for folder in models.values()]
     with tempfile.TemporaryDirectory(prefix="quality-ensemble-") as workspace:
         board = rank(entries, valid, labels, METRIC)
         board = add_ensemble(board, ENSEMBLE_TOP, valid, labels, METRIC, Path(workspace))
@@ -357,7 +366,8 @@ def best_of_run(dataset: Path, models: list[Path]) -> Choice:
         ensemble_test = test_scores(ensemble)
         chosen_test = ensemble_test if chosen is ensemble else test_scores(chosen)
     # The table names models by family (two cnn-small models would be cnn-small and cnn-small#2).
-    family = {c.name: c.folder.parent.name for c in board if c.folder.name == "model"}
+    of_folder = {folder: key for key, folder in models.items()}
+    family = {c.name: of_folder[c.folder] for c in board if c.folder in of_folder}
 
     def named(name: str) -> str:
         if name.startswith("ensemble(") and name.endswith(")"):
@@ -451,7 +461,7 @@ def measure_task(work: Path, name: str) -> list[Row]:
     started = time.perf_counter()
     for seed in seeds:
         dataset = spec.dataset(work, name, seed)
-        models = []
+        models: dict[str, Path] = {}
         for family in families:
             folder = work / "quality" / name / f"seed{seed}" / family.key
             trained_on = spec.dataset(work, name, seed, family.one_strand)
@@ -459,7 +469,7 @@ def measure_task(work: Path, name: str) -> list[Row]:
             outcomes[family.key].append(outcome)
             print(name, seed, family.key, outcome, flush=True)
             if outcome.ok:
-                models.append(folder / "model")
+                models[family.key] = folder / "model"
         if len(models) >= 2:
             choice = best_of_run(dataset, models)
             choices.append(choice)
@@ -577,7 +587,8 @@ NOTES = (
     "strand-averaged on DNA; on ecoli also 'cnn-tiny one strand' and 'cnn-small one strand': "
     "the same CNNs at their default learning rate 3e-3, trained on a dataset of the same "
     "split built with --no-reverse-complement and scored on the given strand only (promoters "
-    "are oriented); DistilBERT tiny "
+    "are oriented), and 'distilbert-tiny-pretrained one strand', the pretrained family below "
+    "with the same settings on that dataset; DistilBERT tiny "
     "(2 layers x 64) from scratch, learning rate 1e-3; the same "
     f"self-pretrained ({PRETRAIN_STEPS} masked-LM steps of batch 32 on that seed's TRAIN "
     "split, mask 0.15, learning rate 1e-3) then fine-tuned at 1e-3. Tokens: ecoli and motif "

@@ -188,7 +188,11 @@ def test_cli_baseline_then_predict(planted, tmp_path, capsys):
     assert len(pd.read_csv(table, sep="\t")) == 5
 
 
-def test_the_predict_bar_knows_its_total(planted, tmp_path, monkeypatch):
+def test_predict_streams_batches_into_one_table_and_its_bar_knows_the_total(
+    planted, tmp_path, monkeypatch
+):
+    import pyarrow.parquet as pq
+
     import genomeflow.predict
 
     bars = []
@@ -208,10 +212,24 @@ def test_the_predict_bar_knows_its_total(planted, tmp_path, monkeypatch):
     untracked = ["--tracking-uri", "none"]
     assert main(["baseline", planted, "-o", str(model), "--folds", "0", *untracked]) == 0
     fasta = write_text(tmp_path / "q.fa", fasta_text(planted_records(7, 60, 9, MOTIF)))
-    args = ["predict", str(model), str(fasta), "-o", str(tmp_path / "q.tsv"), "--batch-size", "3"]
-    assert main([*args, *untracked]) == 0
-    [bar] = bars
-    assert bar.total == bar.counted == 7  # the total (and so the ETA) known before the first batch
+    read = {
+        ".csv": pd.read_csv,
+        ".tsv": lambda f: pd.read_csv(f, sep="\t"),
+        ".parquet": pd.read_parquet,
+    }
+    tables = {}
+    for suffix, batch in [(s, b) for s in read for b in ("3", "1024")]:
+        output = tmp_path / f"q{batch}{suffix}"
+        args = ["predict", str(model), str(fasta), "-o", str(output), "--batch-size", batch]
+        assert main([*args, *untracked]) == 0
+        assert bars[-1].total == bars[-1].counted == 7  # the total (and ETA) known from the start
+        tables[suffix, batch] = read[suffix](output)
+        assert list(tables[suffix, batch]["id"]) == [f"pos{i}" for i in range(7)], suffix
+    assert pq.ParquetFile(tmp_path / "q3.parquet").num_row_groups == 3  # 3 + 3 + 1, as scored
+    first = tables[".csv", "1024"]
+    for table in tables.values():  # batch by batch or at once, any format: the same rows
+        pd.testing.assert_frame_equal(table, first, check_dtype=False)
+    assert not list(tmp_path.glob("*partial*"))  # no temporary file left beside the tables
 
 
 @pytest.mark.integration

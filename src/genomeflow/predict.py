@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,9 +52,11 @@ def _batches(config: PredictConfig, size: int):
 
 
 def predict_files(config: PredictConfig) -> PredictSummary:
-    """Score every record of the inputs; write id, file, label, probability and p_<class>."""
-    import pandas as pd
+    """Score every record of the inputs; write id, file, label, probability and p_<class>.
 
+    Rows are written batch by batch as they are scored (memory holds one batch, whatever the
+    input's size); the table appears under its name only when every row is written.
+    """
     # Inputs first (files, alphabet against the model's manifest), then the model.
     check_readable(config.inputs, "FASTA/FASTQ file")
     check_writable(config.output)
@@ -69,21 +74,26 @@ def predict_files(config: PredictConfig) -> PredictSummary:
     total = sum(1 for _ in _records(config))
     with quiet_transformers():  # its "Loading weights" bar is not predict's progress
         classifier = load_classifier(folder)
-    frames = []
-    with tqdm(desc="predicting", unit="seq", total=total, disable=None) as progress:
+    names = classifier.label_names
+    counts: Counter[str] = Counter()
+    with (
+        _table_writer(Path(config.output)) as write,
+        tqdm(desc="predicting", unit="seq", total=total, disable=None) as progress,
+    ):
         for batch in _batches(config, config.batch_size):
             sequences = [sequence for _, _, sequence in batch]
             probabilities = classifier.predict_proba(sequences)
             if config.reverse_complement:
                 flipped = [reverse_complement(s, alphabet) for s in sequences]
                 probabilities = (probabilities + classifier.predict_proba(flipped)) / 2
-            frames.append(_frame(batch, probabilities, classifier.label_names, config.inputs))
+            frame = _frame(batch, probabilities, names, config.inputs)
+            write(frame)
+            counts.update(frame["label"])
             progress.update(len(batch))
-    table = pd.concat(frames, ignore_index=True)
-    _write_table(table, Path(config.output))
-    counts = table["label"].value_counts()
-    per_label = {name: int(counts.get(name, 0)) for name in classifier.label_names}
-    return PredictSummary(str(config.output), len(table), per_label)
+        if not counts:  # no records: the table still has its header (and Parquet schema)
+            write(_frame([], np.zeros((0, len(names))), names, config.inputs))
+    per_label = {name: counts.get(name, 0) for name in names}
+    return PredictSummary(str(config.output), sum(counts.values()), per_label)
 
 
 def _frame(batch, probabilities: np.ndarray, label_names: list[str], inputs: list[str]) -> Any:
@@ -103,11 +113,35 @@ def _frame(batch, probabilities: np.ndarray, label_names: list[str], inputs: lis
     return frame
 
 
-def _write_table(table: Any, path: Path) -> None:
-    """CSV, TSV or Parquet by the file's extension, written atomically."""
+@contextmanager
+def _table_writer(path: Path) -> Iterator[Callable[[Any], None]]:
+    """A function that appends a frame of rows to ``path``: CSV, TSV or Parquet by the file's
+    extension (Parquet: one row group per frame), written to a temporary file beside it and
+    moved onto ``path`` when the block ends without error."""
+    suffix = path.suffix.lower()
     with atomic_output(path) as temporary:
-        suffix = path.suffix.lower()
         if suffix == ".parquet":
-            table.to_parquet(temporary, index=False)
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            writers: list[Any] = []  # opened on the first frame, which gives the schema
+
+            def write(frame: Any) -> None:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if not writers:
+                    writers.append(pq.ParquetWriter(temporary, table.schema))
+                writers[0].write_table(table.cast(writers[0].schema))
+
+            try:
+                yield write
+            finally:
+                for writer in writers:
+                    writer.close()
         else:
-            table.to_csv(temporary, sep="\t" if suffix == ".tsv" else ",", index=False)
+            with open(temporary, "w", encoding="utf-8", newline="") as handle:
+                separator = "\t" if suffix == ".tsv" else ","
+
+                def write(frame: Any) -> None:
+                    frame.to_csv(handle, sep=separator, index=False, header=handle.tell() == 0)
+
+                yield write

@@ -149,13 +149,14 @@ def test_pipelines_run_every_step_in_the_project_image(
     children = client.search_runs(
         [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
     )
-    assert {r.info.run_name for r in children} >= STAGES
+    # run names say what ran (`train cnn-tiny`); the stage tag keeps the bare stage name
+    assert {r.data.tags["genomeflow.stage"] for r in children} >= STAGES
     assert {r.info.status for r in children} == {"FINISHED"}
     board = client.download_artifacts(parent.info.run_id, "leaderboard.md", str(tmp_path))
     board = Path(board).read_text()
     assert "tfidf+logreg" in board and "cnn-tiny" in board and "distilbert-tiny" in board
     store = boto3.client("s3", **s3.settings())
-    train = next(r for r in children if r.info.run_name == "train")
+    train = next(r for r in children if r.data.tags["genomeflow.stage"] == "train")
     prefix = f"mlflow/{experiment.experiment_id}/{train.info.run_id}/artifacts/"
     keys = [item["Key"] for item in store.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
     assert any(key.endswith("learning_curve.png") for key in keys)

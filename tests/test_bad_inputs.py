@@ -586,7 +586,9 @@ def test_kill_mid_write_leaves_no_output_and_the_input_intact(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while not any(p.name.startswith(".controls") for p in tmp_path.iterdir()):
+    # Wait for the partial file itself: the write check's probe (.controls.fa.gz.probe-*) lives
+    # only an instant before it, and a kill then would catch no partial file at all.
+    while not any(".partial-" in p.name for p in tmp_path.iterdir()):
         assert process.poll() is None, "finished before it could be killed: make the input larger"
         assert time.monotonic() < deadline
         time.sleep(0.05)

@@ -298,7 +298,8 @@ def run_family(family: Family, dataset: Path, seed: int, folder: Path) -> Outcom
     record = folder / "result.json"
     if record.exists() and not os.environ.get("QUALITY_FRESH"):
         cached = json.loads(record.read_text())
-        if cached.get("commands") == commands:
+        made = [[os.path.normpath(c[0]), *c[1:]] for c in cached.get("commands", [])]
+        if made == commands:  # the command that made it, as an absolute, normalised path
             return Outcome(**cached["outcome"])
     if os.environ.get("QUALITY_CACHED_ONLY"):
         return Outcome(0.0, 0.0, 0.0, {}, {}, "not run (QUALITY_CACHED_ONLY, no cached result)")
@@ -596,9 +597,10 @@ NOTES = (
     "non-overlapping 6-mers (stride 6) in transformer windows of 256 tokens 254 apart (3 per "
     "4 kb), the CNN on 1000 bp windows 1000 apart (4 per 4 kb); window probabilities are "
     f"averaged. Ensemble: mean probability of the top {ENSEMBLE_TOP} models on valid macro F1; "
-    "best of run: the first of the board (the models and that ensemble) on valid macro F1, as "
-    "`genomeflow register` chooses (for the ensemble, whose members were chosen on valid, the "
-    "valid score is optimistic; test is not). 'stage s' is the wall time of the family's "
+    "best of run: the first of the board (the models and that ensemble) on valid macro F1, "
+    "ties to the lower valid log loss, as `genomeflow register` chooses (for the ensemble, "
+    "whose members were chosen on valid, the valid score is optimistic; test is not). "
+    "'stage s' is the wall time of the family's "
     "genomeflow command(s) in a fresh child process (start-up, fitting, valid and test "
     "evaluation, reports; pretraining included for the pretrained family; for the two "
     "best-of-run rows every family's stages plus the choice); 'peak MiB' the child's peak RSS "

@@ -148,7 +148,8 @@ def run_child(
 
 def _genomeflow() -> list[str]:
     """The ``genomeflow`` command of this interpreter's environment."""
-    script = Path(sys.executable).with_name("genomeflow")
+    # normpath: `../.venv/bin/python run.py` and an absolute interpreter name the same command
+    script = Path(os.path.normpath(os.path.abspath(sys.executable))).with_name("genomeflow")
     return [str(script)] if script.exists() else [sys.executable, "-m", "genomeflow.cli"]
 
 

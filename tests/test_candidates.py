@@ -48,7 +48,7 @@ def planted(kind: str, name: str, right: int) -> Planted:
     return Planted(kind, name, p_b)
 
 
-def test_best_on_valid_wins_and_ties_keep_the_given_order(tmp_path):
+def test_best_on_valid_wins_ties_go_to_the_lower_log_loss_then_the_given_order(tmp_path):
     entries = [
         (tmp_path / "rf", planted("baseline", "onehot", 4)),
         (tmp_path / "cnn", planted("transformer", "cnn", 6)),
@@ -58,6 +58,13 @@ def test_best_on_valid_wins_and_ties_keep_the_given_order(tmp_path):
     board = rank(entries, VALID, LABELS, "accuracy")
     assert [c.name for c in board] == ["cnn-?", "bert-?", "onehot+x", "onehot+x#2"]
     assert [c.valid_score for c in board] == pytest.approx([1.0, 5 / 6, 4 / 6, 4 / 6])
+    # Equal accuracy, but one is surer where right: the lower log loss breaks the tie.
+    sharp = Planted(
+        "baseline", "kmer", {f"s{i}": (0.01, 0.01, 0.9, 0.99, 0.99, 0.1)[i] for i in range(6)}
+    )
+    tied = rank([*entries[:1], (tmp_path / "sharp", sharp)], VALID, LABELS, "accuracy")
+    assert [c.name for c in tied] == ["kmer+x", "onehot+x"]
+    assert tied[0].valid_score == tied[1].valid_score == pytest.approx(4 / 6)
     # A lower-is-better metric ranks the other way round.
     by_loss = rank(entries, VALID, LABELS, "log_loss")
     assert by_loss[0].name == "cnn-?" and by_loss[-1].valid_score > by_loss[0].valid_score
@@ -83,17 +90,22 @@ def test_the_ensemble_averages_the_top_candidates_and_is_ranked_with_them(tmp_pa
         _save_baseline_like(folder, model, name)
     board = rank(entries, VALID, LABELS, "accuracy")
     assert [c.valid_score for c in board] == pytest.approx([0.5, 0.5, 2 / 6])
+    # Tied on accuracy; tfidf's wrong answers are milder (0.55 against 0.45 on the wrong side),
+    # so its valid log loss is lower and it ranks first.
+    assert [c.name for c in board[:2]] == ["tfidf+x", "count+x"]
+    assert board[0].valid_log_loss < board[1].valid_log_loss
     with_ensemble = add_ensemble(board, 2, VALID, LABELS, "accuracy", tmp_path / "work")
     best = with_ensemble[0]
-    assert best.name == "ensemble(count+x, tfidf+x)" and best.valid_score == 1.0
+    assert best.name == "ensemble(tfidf+x, count+x)" and best.valid_score == 1.0
     assert len(with_ensemble) == 4
     expected = first.predict_proba(VALID["sequence"]) + second.predict_proba(VALID["sequence"])
     np.testing.assert_allclose(best.classifier.predict_proba(VALID["sequence"]), expected / 2)
     # The folder is self-contained: its members are copied in.
     members = sorted(p.name for p in (best.folder / "members").iterdir())
-    assert members == ["0-count_x", "1-tfidf_x"]
+    assert members == ["0-tfidf_x", "1-count_x"]
     text = leaderboard(with_ensemble, "accuracy", 0.9, "promoted")
-    assert "| 1 | ensemble(count+x, tfidf+x) | 1.0000 | 0.9000 |" in text
+    loss = f"{best.valid_log_loss:.4f}"
+    assert f"| 1 | ensemble(tfidf+x, count+x) | 1.0000 | {loss} | 0.9000 |" in text
     assert "slightly optimistic" in text and "Decision: promoted" in text
     # No ensemble with fewer than two candidates, or top < 2.
     assert add_ensemble(board[:1], 3, VALID, LABELS, "accuracy") == board[:1]

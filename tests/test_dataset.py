@@ -135,3 +135,53 @@ def test_three_protein_classes_get_no_reverse_complement(tmp_path):
     assert sorted(set(dataset["test"]["label"])) == [0, 1, 2]
     with pytest.raises(ConfigError, match="DNA/RNA only"):
         build(files, str(folder), tmp_path / "x", reverse_complement=True)
+
+
+def test_rows_are_written_a_batch_at_a_time_whatever_the_batch(
+    tmp_path, classes, tokeniser, monkeypatch
+):
+    """The stage streams: rows go out in batches of ENCODE_BATCH per split, and the dataset, its
+    Parquet files and its manifest do not depend on how many rows a batch holds."""
+    import genomeflow.data.rows as rows
+
+    settings = {"chunk_size": 50, "chunk_overlap": 10}
+    whole = build(classes, tokeniser, tmp_path / "whole", **settings)
+    batches = []
+    monkeypatch.setattr(rows, "ENCODE_BATCH", 7)
+    original = rows.RowWriter._flush
+    monkeypatch.setattr(
+        rows.RowWriter, "_flush", lambda self, split: batches.append(split) or original(self, split)
+    )
+    small = build(classes, tokeniser, tmp_path / "small", **settings)
+    assert batches.count("train") >= len(whole["train"]) // 7  # many batches, not one
+    for split in whole:
+        assert small[split].data.table.equals(whole[split].data.table)
+        parquet = [
+            pq.read_table(tmp_path / f / "parquet" / f"{split}.parquet") for f in ("whole", "small")
+        ]
+        assert parquet[0].equals(parquet[1])
+    manifests = [
+        json.loads((tmp_path / f / "manifest.json").read_text()) for f in ("whole", "small")
+    ]
+    for manifest in manifests:
+        manifest.pop("config")  # names the output folder
+    assert manifests[0] == manifests[1]  # file digests included: the same Parquet bytes
+    assert not any(p.name == ".rows" for p in (tmp_path / "small").iterdir())  # scratch removed
+
+
+def test_a_repeated_id_is_named_and_equal_hashes_alone_are_no_repeat(
+    tmp_path, classes, tokeniser, capsys, monkeypatch
+):
+    """The first pass keeps a hash per id; equal hashes send it to the exact check, which names
+    a real repeat (the reader's own message) and lets distinct ids through."""
+    import genomeflow.data.build as build_module
+
+    copy = write_text(tmp_path / "copy.fa", fasta_text([("neg7", "ACGT" * 30)]))
+    output = tmp_path / "ds"
+    argv = ["dataset", *classes, str(copy), "-t", tokeniser, "-o", str(output)]
+    assert main([*argv, "--tracking-uri", "none"]) == 2
+    error = capsys.readouterr().err
+    assert f"{copy}: record #1 repeats the id 'neg7' of {classes[1]}" in error
+    assert not output.exists()
+    monkeypatch.setattr(build_module, "id_hash", lambda record_id: 0)  # every hash collides
+    assert len(build(classes, tokeniser, output)["train"]) > 0

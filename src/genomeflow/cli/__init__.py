@@ -250,6 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_guarded_pipeline(config, overwrite)
         elif args.command in UNTRACKED:
             UNTRACKED[args.command](config)
+        elif getattr(config, "nproc", 1) > 1 and "WORLD_SIZE" not in os.environ:
+            from genomeflow.train.distributed import launch
+
+            # the processes read the same arguments; WORLD_SIZE keeps them from launching again
+            return launch(sys.argv[1:] if argv is None else list(argv), config.nproc)
         else:
             report = PRINTERS[args.command]
             run_stage(args.command, config, args.tracking_uri, args.experiment, overwrite, report)

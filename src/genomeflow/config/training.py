@@ -196,6 +196,15 @@ class TransformerConfig(StageConfig):
         parse_assignments(self.params, "--params")  # fail early on a malformed item
 
 
+def processes_option() -> Any:
+    """``--nproc``: train and pretrain on several processes (genomeflow.train.distributed)."""
+    return option(
+        1,
+        help="training processes on this machine (DistributedDataParallel: gloo on CPU, one GPU "
+        "each with NCCL); --batch-size stays the global batch. Under torchrun leave it at 1",
+    )
+
+
 @dataclass
 class TrainConfig(TransformerConfig):
     """Settings of ``genomeflow train``: a transformer classifier from a dataset folder."""
@@ -206,6 +215,11 @@ class TrainConfig(TransformerConfig):
         shown="OUTPUT.checkpoints",
     )
     resume: bool = option(False, help="continue from the last checkpoint of a stopped run")
+    nproc: int = processes_option()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.nproc >= 1, f"--nproc must be at least 1, got {self.nproc}")
 
 
 def shared_option(name: str, **changes: Any) -> Any:
@@ -292,10 +306,12 @@ class PretrainConfig(StageConfig):
     seed: int = shared_option("seed", help="seed of initialisation, shuffling, masking, dropout")
     alphabet: Alphabet | None = alphabet_option()
     allow_duplicate_ids: bool = duplicate_ids_option()
+    nproc: int = processes_option()
 
     def __post_init__(self) -> None:
         _require(bool(self.inputs), "give FASTA/FASTQ files or a dataset folder to pretrain on")
         _require(bool(self.output), "give an output folder (--output pretrained/)")
+        _require(self.nproc >= 1, f"--nproc must be at least 1, got {self.nproc}")
         self._check_choices()
         _require(
             self.max_length == 0 or self.max_length >= 8,
@@ -331,10 +347,12 @@ class CrossvalConfig(TransformerConfig):
     """Settings of ``genomeflow crossval``: k-fold CV with a fresh model per fold."""
 
     folds: int = option(5, help="stratified folds grouped by source sequence, on train+valid")
+    nproc: int = processes_option()
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _require(self.folds >= 2, f"--folds must be at least 2, got {self.folds}")
+        _require(self.nproc >= 1, f"--nproc must be at least 1, got {self.nproc}")
 
 
 REMOTE_CHECKPOINTS = ("s3://", "runs:/", "models:/")  # --init-from a trial pod can read

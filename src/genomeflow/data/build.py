@@ -4,25 +4,33 @@ The order of work is what keeps the splits clean: read and label source sequence
 each source sequence (group) to a split -> chunk -> add reverse complements to the train split
 only -> tokenise with explicit truncation -> save (Arrow via save_to_disk, Parquet per split,
 manifest.json), published atomically.
+
+It streams, so memory does not grow with the residues: a first pass keeps a few bytes per
+source sequence (its label, a hash of its id), the split is assigned on those, and a second
+pass reads the files again and writes the rows a batch at a time (:mod:`genomeflow.data.rows`).
+What still grows with the input: a label table's id -> label map, the ids themselves when
+duplicate ids are allowed, and the records when MMseqs2 clusters them (--group-by similarity).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import statistics
+import shutil
+from array import array
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from genomeflow import __version__
 from genomeflow.config import DatasetConfig
+from genomeflow.data.rows import RowWriter, Tally, length_summary
 from genomeflow.data.similarity import cluster_records, default_identity
-from genomeflow.data.split import SPLITS, assign_splits, stratification_labels
+from genomeflow.data.split import SPLITS, assign_groups, group_strata
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.io.files import file_digests
 from genomeflow.io.labels import label_from_path, labelled_records
@@ -38,10 +46,10 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 TOKENISER_FOLDER = "tokeniser"  # a copy, so the dataset folder is self-contained
 IMBALANCE_WARNING_RATIO = 5.0  # largest class / smallest class above which we warn
-ENCODE_BATCH = 1024  # sequences per tokeniser call
 CLUSTERS = "clusters.tsv"  # --group-by similarity: id, cluster, label, split of each record
 CLUSTER_LOG = "mmseqs.log"  # --group-by similarity: MMseqs2's own output
 SHARE_TOLERANCE = 0.05  # split share of source sequences off --split by more: a warning
+ROWS_FOLDER = ".rows"  # the Arrow streams of the second pass, inside the unpublished folder
 
 
 @dataclass(frozen=True)
@@ -65,19 +73,49 @@ class DatasetSummary:
         return self.grouping.get("method") == "similarity"
 
 
+@dataclass
+class Sources:
+    """What the first pass keeps of the source sequences, in input order.
+
+    Attributes:
+        label_names: the class names (file order, or sorted labels of a label table).
+        labels: the label (index into ``label_names``) of each source sequence.
+        ids: the record ids, kept only when a group can hold several sequences (duplicate ids
+            allowed, or --group-by similarity).
+        records: the records with their labels, kept only for MMseqs2 clustering.
+    """
+
+    label_names: list[str]
+    labels: np.ndarray
+    ids: list[str] | None = None
+    records: list[tuple[SequenceRecord, str]] | None = None
+
+    def counts(self) -> dict[str, int]:
+        """Source sequences per label, by label name."""
+        totals = np.bincount(self.labels, minlength=len(self.label_names))
+        return dict(sorted(zip(self.label_names, totals.tolist(), strict=True)))
+
+
 @dataclass(frozen=True)
 class Grouping:
     """How source records are grouped for the split.
 
     Attributes:
-        groups: record id -> group id (the record id itself, or its cluster's first record id).
+        names: record id -> group id (its cluster's first record id); None: a record's group
+            is its own id.
+        index: the group number of each source sequence (numbered by first appearance); None:
+            every sequence is a group of its own.
         description: the manifest's ``grouping`` entry.
         log: MMseqs2's output, for --group-by similarity.
     """
 
-    groups: dict[str, str]
+    names: dict[str, str] | None
+    index: np.ndarray | None
     description: dict[str, Any]
     log: str = ""
+
+    def count(self, sources: Sources) -> int:
+        return len(sources.labels) if self.index is None else int(self.index.max(initial=-1)) + 1
 
 
 def grouping_method(config: DatasetConfig, alphabet: Alphabet) -> str:
@@ -87,9 +125,57 @@ def grouping_method(config: DatasetConfig, alphabet: Alphabet) -> str:
     return "similarity" if alphabet is Alphabet.PROTEIN else "id"
 
 
-def group_records(
-    config: DatasetConfig, records: list[tuple[SequenceRecord, str]], alphabet: Alphabet
-) -> Grouping:
+def _labelled(config: DatasetConfig, check_ids: bool = False):
+    """The labelled records, streamed; ids are checked for repeats only when asked (the first
+    pass checks them in a few bytes each, :func:`_check_unique_ids`)."""
+    allow = config.allow_duplicate_ids or not check_ids
+    return labelled_records(
+        config.inputs, config.label_table, config.labels, config.alphabet, allow
+    )
+
+
+def read_sources(config: DatasetConfig, method: str) -> Sources:
+    """The first pass: label (and, where groups need them, id) of every source sequence."""
+    codes: dict[str, int] = {}
+    labels, hashes = array("q"), array("q")
+    keep_ids = method == "similarity" or config.allow_duplicate_ids
+    ids: list[str] | None = [] if keep_ids else None
+    records: list[tuple[SequenceRecord, str]] | None = [] if method == "similarity" else None
+    stream = tqdm(_labelled(config), desc="reading", unit="seq", unit_scale=True, disable=None)
+    for record, label in stream:
+        labels.append(codes.setdefault(label, len(codes)))
+        hashes.append(id_hash(record.id))
+        if ids is not None:
+            ids.append(record.id)
+        if records is not None:
+            records.append((record, label))
+    if not config.allow_duplicate_ids:
+        _check_unique_ids(config, np.frombuffer(hashes, dtype=np.int64))
+    if config.label_table is None:
+        label_names = list(config.labels or [label_from_path(p) for p in config.inputs])
+    else:
+        label_names = sorted(codes)
+    recode = np.array([label_names.index(name) for name in codes], dtype=np.int64)
+    coded = recode[np.frombuffer(labels, dtype=np.int64)] if codes else np.empty(0, np.int64)
+    return Sources(label_names, coded, ids, records)
+
+
+id_hash = hash  # 64 bits of a record id, for the repeat check (salted per process: fine here)
+
+
+def _check_unique_ids(config: DatasetConfig, hashes: np.ndarray) -> None:
+    """Raise the reader's own error for a repeated id, holding 8 bytes per record meanwhile.
+
+    Equal hashes are rare without a repeated id; when there are any, the files are read again
+    with the exact check, which names the record and the file (or finds no repeat at all).
+    """
+    ordered = np.sort(hashes)
+    if np.any(ordered[1:] == ordered[:-1]):
+        for _ in _labelled(config, check_ids=True):
+            pass
+
+
+def group_records(config: DatasetConfig, sources: Sources, alphabet: Alphabet) -> Grouping:
     """Group the source records as ``--group-by`` says (clustering them with MMseqs2 for
     ``similarity``).
 
@@ -105,20 +191,20 @@ def group_records(
                 f"are grouped by {'id' if config.group_by == 'id' else 'id by default'}; pass "
                 "--group-by similarity"
             )
-        groups = {record.id: record.id for record, _ in records}
-        return Grouping(groups, {"method": "id", "requested": config.group_by})
+        index = _numbered(sources.ids) if sources.ids is not None else None
+        return Grouping(None, index, {"method": "id", "requested": config.group_by})
     identity = default_identity(alphabet) if config.min_identity is None else config.min_identity
     reason = (
         "--group-by similarity"
         if config.group_by == "similarity"
         else f"grouping {alphabet.value} by similarity (the default, --group-by auto)"
     )
-    clustering = cluster_records(
-        [record for record, _ in records], alphabet, identity, config.coverage, reason=reason
-    )
-    groups = clustering.clusters
-    _, mixed = stratification_labels([(groups[record.id], label) for record, label in records])
-    sizes = Counter(groups.values())
+    records = [record for record, _ in sources.records or []]
+    clustering = cluster_records(records, alphabet, identity, config.coverage, reason=reason)
+    names = clustering.clusters
+    index = _numbered(names[record.id] for record in records)
+    _, mixed = group_strata(sources.labels, sources.label_names, index)
+    sizes = Counter(names.values())
     log.info("MMseqs2 clustered %d records in %.1f s", len(records), clustering.seconds)
     if mixed:
         log.warning(
@@ -142,7 +228,13 @@ def group_records(
         "file": CLUSTERS,
         "log": CLUSTER_LOG,
     }
-    return Grouping(groups, description, clustering.log)
+    return Grouping(names, index, description, clustering.log)
+
+
+def _numbered(names) -> np.ndarray:
+    """Group numbers of a stream of group names, numbered by first appearance."""
+    number: dict[str, int] = {}
+    return np.fromiter((number.setdefault(name, len(number)) for name in names), np.int64)
 
 
 def _windows(config: DatasetConfig, record: SequenceRecord) -> list[tuple[str, str]]:
@@ -155,62 +247,42 @@ def _windows(config: DatasetConfig, record: SequenceRecord) -> list[tuple[str, s
     return [(chunk.id, chunk.sequence) for chunk in chunks]
 
 
-def split_rows(
+def write_rows(
     config: DatasetConfig,
-    records: list[tuple[SequenceRecord, str]],
     alphabet: Alphabet,
-    groups: Mapping[str, str] | None = None,
-) -> dict[str, list[dict[str, str]]]:
-    """Assign source sequences to splits, then chunk and augment (train only).
+    grouping: Grouping,
+    splits: np.ndarray,
+    writer: RowWriter,
+    total: int,
+) -> bytearray:
+    """The second pass: read the records again, chunk them, augment the train split, write.
 
-    ``groups`` maps record id -> group id (the ``group`` column); a group goes to one split
-    whole. Without it each record is its own group.
+    Args:
+        splits: the split (index into SPLITS) of each group.
+
+    Returns:
+        Per group, whether it gave any row (a record shorter than a chunk gives none).
     """
-    group_of = groups.__getitem__ if groups is not None else str
-    assignment = assign_splits(
-        [(group_of(r.id), label) for r, label in records], config.split, config.seed
-    )
     augment = (
         alphabet.is_nucleic if config.reverse_complement is None else config.reverse_complement
     )
-    rows: dict[str, list[dict[str, str]]] = {split: [] for split in SPLITS}
-    for record, label in records:
-        group = group_of(record.id)
-        split = assignment[group]
-        for row_id, residues in _windows(config, record):
-            row = {"id": row_id, "group": group, "sequence": residues, "label": label}
-            rows[split].append({**row, "strand": "+"})
-            if split == "train" and augment:
-                flipped = reverse_complement(residues, alphabet)
-                rows[split].append(
-                    {**row, "id": f"{row_id}|rc", "sequence": flipped, "strand": "-"}
-                )
-    return rows
-
-
-def _tokenised(
-    rows: list[dict[str, str]], tokenizer: GenomeTokenizer, max_length: int, split: str
-) -> tuple[dict[str, list], int]:
-    """Columns of one split with input_ids and attention_mask; returns them and rows truncated."""
-    columns: dict[str, list] = {
-        name: [row[name] for row in rows] for name in ("id", "group", "sequence", "label", "strand")
-    }
-    columns["input_ids"], columns["attention_mask"] = [], []
-    truncated = 0
-    with tqdm(total=len(rows), desc=f"tokenising {split}", unit="seq", disable=None) as progress:
-        for start in range(0, len(rows), ENCODE_BATCH):
-            batch = tokenizer.encode(columns["sequence"][start : start + ENCODE_BATCH], max_length)
-            columns["input_ids"] += batch["input_ids"]
-            columns["attention_mask"] += batch["attention_mask"]
-            truncated += sum(batch["truncated"])
-            progress.update(len(batch["input_ids"]))
-    return columns, truncated
-
-
-def _length_summary(values: list[int]) -> dict[str, float]:
-    if not values:
-        return {}
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+    split_of = bytes(splits.astype(np.int8))  # bytes index fastest, once per record
+    groups = grouping.index.tolist() if grouping.index is not None else None
+    filled = bytearray(len(split_of))
+    progress = tqdm(total=total, desc="writing rows", unit="seq", unit_scale=True, disable=None)
+    with progress:
+        for ordinal, (record, label) in enumerate(_labelled(config)):
+            group = ordinal if groups is None else groups[ordinal]
+            split = SPLITS[split_of[group]]
+            name = record.id if grouping.names is None else grouping.names[record.id]
+            for row_id, residues in _windows(config, record):
+                filled[group] = 1
+                writer.add(split, row_id, name, residues, label, "+")
+                if split == "train" and augment:
+                    flipped = reverse_complement(residues, alphabet)
+                    writer.add(split, f"{row_id}|rc", name, flipped, label, "-")
+            progress.update()
+    return filled
 
 
 def build_dataset(config: DatasetConfig) -> DatasetSummary:
@@ -229,48 +301,71 @@ def build_dataset(config: DatasetConfig) -> DatasetSummary:
         config.reverse_complement,
     )
     tokenizer.metadata["alphabet"] = alphabet.value  # the dataset's copy records it
-    records = list(
-        labelled_records(
-            config.inputs,
-            config.label_table,
-            config.labels,
-            config.alphabet,
-            config.allow_duplicate_ids,
-        )
+    sources = read_sources(config, grouping_method(config, alphabet))
+    grouping = group_records(config, sources, alphabet)
+    splits = assign_groups(
+        sources.labels, sources.label_names, config.split, config.seed, grouping.index
     )
-    if config.label_table is None:
-        label_names = list(config.labels or [label_from_path(p) for p in config.inputs])
-    else:
-        label_names = sorted({label for _, label in records})
-    grouping = group_records(config, records, alphabet)
-    rows = split_rows(config, records, alphabet, grouping.groups)
-    record_splits = _record_splits(config, records, grouping, rows)
     features = datasets.Features(
         {
             "id": datasets.Value("string"),
             "group": datasets.Value("string"),
             "sequence": datasets.Value("string"),
-            "label": datasets.ClassLabel(names=label_names),
+            "label": datasets.ClassLabel(names=sources.label_names),
             "strand": datasets.Value("string"),
             "input_ids": datasets.Sequence(datasets.Value("int32")),
             "attention_mask": datasets.Sequence(datasets.Value("int8")),
         }
     )
-    splits, truncated = {}, {}
-    for split in SPLITS:
-        columns, truncated[split] = _tokenised(rows[split], tokenizer, config.max_length, split)
-        splits[split] = datasets.Dataset.from_dict(columns, features=features)
-    dataset = datasets.DatasetDict(splits)
-    if tokenizer.foreign:
-        _check_unknown(tokenizer, splits["train"]["input_ids"], config.tokeniser)
+    with atomic_directory(config.output) as folder:
+        scratch = folder / ROWS_FOLDER
+        scratch.mkdir()
+        writer = RowWriter(scratch, features, tokenizer, config.max_length, sources.label_names)
+        with writer:
+            filled = write_rows(config, alphabet, grouping, splits, writer, len(sources.labels))
+        tallies = writer.tallies
+        if tokenizer.foreign:
+            _check_unknown(tallies["train"], config.tokeniser)
+        record_splits = _record_splits(config, sources, grouping, splits, filled)
+        # Memory-mapped: saving copies the streams shard by shard, never whole into memory.
+        dataset = datasets.DatasetDict(
+            {split: datasets.Dataset.from_file(str(writer.path(split))) for split in SPLITS}
+        )
+        dataset.save_to_disk(str(folder))
+        (folder / "parquet").mkdir()
+        for split in SPLITS:
+            dataset[split].to_parquet(str(folder / "parquet" / f"{split}.parquet"))
+        del dataset
+        shutil.rmtree(scratch)
+        (folder / TOKENISER_FOLDER).mkdir()
+        tokenizer.save(folder / TOKENISER_FOLDER)
+        if grouping.description["method"] == "similarity":
+            _write_clusters(folder, sources, grouping, record_splits)
+        manifest = _manifest(config, tokenizer, alphabet, sources, grouping, tallies)
+        # Loaders check these, so a damaged split or tokeniser is named, not half-read.
+        names = [f"parquet/{split}.parquet" for split in SPLITS]
+        manifest["files"] = file_digests(folder, [*names, f"{TOKENISER_FOLDER}/tokenizer.json"])
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    counts = manifest["rows"]
+    truncated = sum(manifest["truncated_rows"].values())
+    return DatasetSummary(
+        str(config.output), sources.label_names, counts, truncated, grouping.description
+    )
 
-    counts = {
-        split: dict(sorted(Counter(row["label"] for row in rows[split]).items()))
-        for split in SPLITS
-    }
-    sources = dict(sorted(Counter(label for _, label in records).items()))
-    _warn_about(sources, sum(truncated.values()), config.max_length)
-    manifest = {
+
+def _manifest(
+    config: DatasetConfig,
+    tokenizer: GenomeTokenizer,
+    alphabet: Alphabet,
+    sources: Sources,
+    grouping: Grouping,
+    tallies: dict[str, Tally],
+) -> dict[str, Any]:
+    """The dataset's manifest.json, without its file digests; warns of imbalance, truncation."""
+    counts = {split: dict(sorted(tallies[split].labels.items())) for split in SPLITS}
+    truncated = {split: tallies[split].truncated for split in SPLITS}
+    _warn_about(sources.counts(), sum(truncated.values()), config.max_length)
+    return {
         "stage": "dataset",
         "genomeflow_version": __version__,
         "config": config.to_dict(),
@@ -286,52 +381,32 @@ def build_dataset(config: DatasetConfig) -> DatasetSummary:
             "digest": _tokeniser_digest(Path(config.tokeniser)),
         },
         "alphabet": alphabet.value,
-        "label_names": label_names,
-        "source_sequences": sources,
+        "label_names": sources.label_names,
+        "source_sequences": sources.counts(),
         "rows": counts,
         "truncated_rows": truncated,
-        "residues_per_row": {
-            split: _length_summary([len(row["sequence"]) for row in rows[split]])
-            for split in SPLITS
-        },
-        "tokens_per_row": {
-            split: _length_summary([len(ids) for ids in splits[split]["input_ids"]])
-            for split in SPLITS
-        },
+        "residues_per_row": {s: length_summary(tallies[s].residues) for s in SPLITS},
+        "tokens_per_row": {s: length_summary(tallies[s].tokens) for s in SPLITS},
         "grouping": grouping.description,
         "seed": config.seed,
     }
-    with atomic_directory(config.output) as folder:
-        dataset.save_to_disk(str(folder))
-        (folder / TOKENISER_FOLDER).mkdir()
-        tokenizer.save(folder / TOKENISER_FOLDER)
-        if grouping.description["method"] == "similarity":
-            _write_clusters(folder, records, grouping, record_splits)
-        (folder / "parquet").mkdir()
-        for split in SPLITS:
-            dataset[split].to_parquet(str(folder / "parquet" / f"{split}.parquet"))
-        # Loaders check these, so a damaged split or tokeniser is named, not half-read.
-        names = [f"parquet/{split}.parquet" for split in SPLITS]
-        manifest["files"] = file_digests(folder, [*names, f"{TOKENISER_FOLDER}/tokenizer.json"])
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return DatasetSummary(
-        str(config.output), label_names, counts, sum(truncated.values()), grouping.description
-    )
 
 
 def _record_splits(
     config: DatasetConfig,
-    records: list[tuple[SequenceRecord, str]],
+    sources: Sources,
     grouping: Grouping,
-    rows: dict[str, list[dict[str, str]]],
-) -> list[str]:
-    """The split of each source record ('-': no rows); adds the count of source sequences per
-    split to the grouping, and warns when clusters were too coarse to meet --split."""
-    split_of = {row["group"]: split for split in SPLITS for row in rows[split]}
-    splits = [split_of.get(grouping.groups[record.id], "-") for record, _ in records]
-    held = Counter(splits)
-    grouping.description["source_sequences"] = {split: held[split] for split in SPLITS}
-    shares = [held[split] / max(len(records), 1) for split in SPLITS]
+    splits: np.ndarray,
+    filled: bytearray,
+) -> np.ndarray:
+    """The split of each source record (-1: its group gave no rows); adds the count of source
+    sequences per split to the grouping, and warns when clusters were too coarse for --split."""
+    groups = grouping.index if grouping.index is not None else np.arange(len(sources.labels))
+    has_rows = np.frombuffer(bytes(filled), dtype=np.uint8).astype(bool)
+    held = np.where(has_rows[groups], splits[groups], -1) if groups.size else groups
+    per_split = np.bincount(held[held >= 0], minlength=len(SPLITS))
+    grouping.description["source_sequences"] = dict(zip(SPLITS, per_split.tolist(), strict=True))
+    shares = per_split / max(len(sources.labels), 1)
     if grouping.description["method"] == "similarity" and any(
         abs(share - asked) > SHARE_TOLERANCE
         for share, asked in zip(shares, config.split, strict=True)
@@ -342,19 +417,18 @@ def _record_splits(
             "/".join(f"{share:.0%}" for share in shares),
             "/".join(f"{asked:.0%}" for asked in config.split),
         )
-    return splits
+    return held
 
 
 def _write_clusters(
-    folder: Path,
-    records: list[tuple[SequenceRecord, str]],
-    grouping: Grouping,
-    record_splits: list[str],
+    folder: Path, sources: Sources, grouping: Grouping, record_splits: np.ndarray
 ) -> None:
     """``clusters.tsv`` (id, cluster, label, split of each source record) and mmseqs' log."""
+    names = grouping.names or {}
     lines = ["id\tcluster\tlabel\tsplit"]
-    for (record, label), split in zip(records, record_splits, strict=True):
-        lines.append(f"{record.id}\t{grouping.groups[record.id]}\t{label}\t{split}")
+    for (record, label), split in zip(sources.records or [], record_splits, strict=True):
+        held = SPLITS[split] if split >= 0 else "-"
+        lines.append(f"{record.id}\t{names[record.id]}\t{label}\t{held}")
     (folder / CLUSTERS).write_text("\n".join(lines) + "\n", encoding="utf-8")
     (folder / CLUSTER_LOG).write_text(grouping.log, encoding="utf-8")
 
@@ -362,17 +436,14 @@ def _write_clusters(
 UNKNOWN_WARNING, UNKNOWN_ERROR = 0.05, 0.5  # shares of unknown tokens from a foreign tokenizer
 
 
-def _check_unknown(tokenizer: GenomeTokenizer, rows: list[list[int]], source: str) -> None:
-    """Warn when a foreign tokenizer makes many unknown tokens of the train rows; refuse when
-    it makes mostly unknown ones (it expects other text, e.g. space-separated k-mers).
+def _check_unknown(train: Tally, source: str) -> None:
+    """Warn when a foreign tokenizer made many unknown tokens of the train rows; refuse when
+    it made mostly unknown ones (it expects other text, e.g. space-separated k-mers).
 
     Raises:
         InputError: half the tokens or more are unknown.
     """
-    unknown = tokenizer.hf.unk_token_id
-    specials = set(tokenizer.hf.all_special_ids) - {unknown}
-    tokens = [token for row in rows for token in row if token not in specials]
-    share = sum(token == unknown for token in tokens) / max(len(tokens), 1)
+    share = train.unknown / max(train.known, 1)
     if share >= UNKNOWN_ERROR:
         raise InputError(
             f"{source}: {share:.0%} of the train split's tokens are unknown to this tokenizer; "

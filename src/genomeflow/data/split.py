@@ -8,10 +8,12 @@ on its own, so every split keeps the class proportions.
 
 from __future__ import annotations
 
-import itertools
 import random
-from collections import Counter, defaultdict
+from array import array
+from collections import defaultdict
 from collections.abc import Sequence
+
+import numpy as np
 
 from genomeflow.errors import InputError
 
@@ -28,7 +30,9 @@ def split_counts(total: int, proportions: Sequence[float]) -> list[int]:
     return counts
 
 
-def stratification_labels(groups: Sequence[tuple[str, str]]) -> tuple[dict[str, str], int]:
+def group_strata(
+    labels: np.ndarray, label_names: Sequence[str], groups: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """The label each group is stratified by, and how many groups hold several labels.
 
     A group of several sequences (a cluster of similar sequences) may mix labels; it goes
@@ -36,87 +40,125 @@ def stratification_labels(groups: Sequence[tuple[str, str]]) -> tuple[dict[str, 
     (the one a split is likelier to lack), then to the label name.
 
     Args:
-        groups: ``(group id, label)`` pairs, one per source sequence.
+        labels: the label (index into ``label_names``) of each source sequence, in input order.
+        label_names: the class names, which break the last ties.
+        groups: the group index of each source sequence, groups numbered 0, 1, ... by first
+            appearance; None when every sequence is a group of its own.
 
     Returns:
-        Group id -> label, in order of first appearance, and the number of mixed groups.
+        The label index of each group, and the number of groups of mixed labels.
     """
-    votes: dict[str, Counter[str]] = defaultdict(Counter)
-    for group, label in groups:
-        votes[group][label] += 1
-    totals = Counter(label for _, label in groups)
-    chosen = {
-        group: min(counts, key=lambda label: (-counts[label], totals[label], label))
-        for group, counts in votes.items()
-    }
-    return chosen, sum(len(counts) > 1 for counts in votes.values())
+    if groups is None:
+        return labels, 0
+    classes = len(label_names)
+    totals = np.bincount(labels, minlength=classes)
+    rank = np.argsort(np.argsort(np.asarray(label_names, dtype=object)))  # name order
+    pairs, votes = np.unique(groups.astype(np.int64) * classes + labels, return_counts=True)
+    group, label = pairs // classes, pairs % classes
+    # Per group: most votes, then the rarer class overall, then the first name.
+    order = np.lexsort((rank[label], totals[label], -votes, group))
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = group[order][1:] != group[order][:-1]
+    strata = np.empty(int(group.max()) + 1 if group.size else 0, dtype=np.int64)
+    strata[group[order][first]] = label[order][first]
+    return strata, int(np.count_nonzero(np.bincount(group) > 1))  # a pair per (group, label)
 
 
-def assign_splits(
-    groups: Sequence[tuple[str, str]], proportions: Sequence[float], seed: int
-) -> dict[str, str]:
+def assign_groups(
+    labels: np.ndarray,
+    label_names: Sequence[str],
+    proportions: Sequence[float],
+    seed: int,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
     """Assign every group to a split, stratified by label.
 
     Each class's groups are shuffled and laid end to end, each as long as its number of
     sequences; a group goes to the split its middle falls in, so the splits hold about
     ``proportions`` of the sequences. With one sequence per group this is an exact division.
+    A few bytes per sequence are held (no ids): this is what lets the dataset stage stream.
 
     Args:
-        groups: ``(group id, label)`` pairs, one per source sequence, in input order. A group
-            id repeats when several sequences form one group (a cluster of similar
-            sequences): it is assigned whole, under its majority label
-            (:func:`stratification_labels`).
+        labels: the label (index into ``label_names``) of each source sequence, in input order.
+        label_names: the class names; each class's shuffle is seeded by ``seed`` and its name.
         proportions: train, valid and test shares (positive, summing to 1; DatasetConfig checks).
         seed: the shuffle seed; the same seed and groups give the same assignment.
+        groups: the group index of each source sequence (numbered by first appearance); a group
+            goes to one split whole, under its majority label (:func:`group_strata`). None:
+            every sequence is its own group.
 
     Returns:
-        Group id -> split name.
+        The split (index into :data:`SPLITS`) of each group, as int8.
 
     Raises:
         InputError: a split would be empty or hold a single class.
     """
-    sources = Counter(label for _, label in groups)
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.bincount(labels, minlength=len(label_names)).tolist()
+    sources = {name: n for name, n in zip(label_names, counts, strict=True) if n}
     if len(sources) < 2:
         found = ", ".join(sorted(sources)) or "none"
         raise InputError(
-            f"a classifier needs at least two classes, found {len(sources)} ({found}); give one "
-            "FASTA file per class or a label table with several labels"
+            f"a classifier needs at least two classes, found {len(sources)} ({found}); give "
+            "one FASTA file per class or a label table with several labels"
         )
-    sizes = Counter(group for group, _ in groups)
-    stratum, _ = stratification_labels(groups)
-    by_label: dict[str, list[str]] = defaultdict(list)
-    for group, label in stratum.items():
-        by_label[label].append(group)
-    assignment: dict[str, str] = {}
-    for label in sorted(by_label):
-        members = by_label[label]
-        random.Random(f"{seed}:{label}").shuffle(members)
-        counts = split_counts(sum(sizes[group] for group in members), proportions)
-        ends = list(itertools.accumulate(counts))
-        position = 0
-        for group in members:
-            middle = position + sizes[group] / 2
-            index = next((i for i, end in enumerate(ends) if middle < end), len(SPLITS) - 1)
-            assignment[group] = SPLITS[index]
-            position += sizes[group]
-    classes_in: dict[str, set[str]] = defaultdict(set)
-    for group, label in groups:
-        classes_in[assignment[group]].add(label)
-    for split in SPLITS:
-        held = classes_in[split]
-        if len(held) < 2:
-            smallest = min(sources, key=lambda label: (sources[label], label))
-            clustered = len(sizes) < len(groups)
-            units = len(by_label.get(smallest, []))
+    strata, _ = group_strata(labels, label_names, groups)
+    sizes = np.ones(labels.size, np.int64) if groups is None else np.bincount(groups)
+    assignment = np.empty(strata.size, dtype=np.int8)
+    for name in sorted(label_names):
+        members = array("q", np.flatnonzero(strata == label_names.index(name)).tobytes())
+        # random.shuffle's permutation depends on the length only: shuffling group indices
+        # moves them exactly as shuffling the group ids would.
+        random.Random(f"{seed}:{name}").shuffle(members)
+        order = np.frombuffer(members, dtype=np.int64)
+        ends = np.cumsum(split_counts(int(sizes[order].sum()), proportions))
+        middles = np.cumsum(sizes[order]) - sizes[order] / 2
+        assignment[order] = np.minimum(np.searchsorted(ends, middles, "right"), len(SPLITS) - 1)
+    held = assignment if groups is None else assignment[groups]  # per sequence
+    for index, split in enumerate(SPLITS):
+        classes = np.unique(labels[held == index])
+        if classes.size < 2:
+            names = ", ".join(sorted(label_names[c] for c in classes)) or "none"
+            smallest = min(sources, key=lambda name: (sources[name], name))
+            clustered = strata.size < labels.size
+            units = int(np.count_nonzero(strata == label_names.index(smallest)))
             raise InputError(
-                f"the {split} split would hold {len(held)} class(es) "
-                f"({', '.join(sorted(held)) or 'none'}): class {smallest!r} has only "
-                f"{sources[smallest]} sequences"
+                f"the {split} split would hold {classes.size} class(es) ({names}): class "
+                f"{smallest!r} has only {sources[smallest]} sequences"
                 + (f" in {units} groups of similar sequences" if clustered else "")
                 + "; add sequences or change --split"
                 + (" (or lower the grouping: --group-by, --min-identity)" if clustered else "")
             )
     return assignment
+
+
+def _coded(groups: Sequence[tuple[str, str]]) -> tuple[np.ndarray, list[str], np.ndarray, list]:
+    """``(group id, label)`` pairs as label codes, names, group indices and group ids."""
+    label_names = sorted({label for _, label in groups})
+    label_code = {name: code for code, name in enumerate(label_names)}
+    group_index: dict[str, int] = {}
+    for group, _ in groups:
+        group_index.setdefault(group, len(group_index))
+    labels = np.fromiter((label_code[label] for _, label in groups), np.int64, len(groups))
+    indices = np.fromiter((group_index[group] for group, _ in groups), np.int64, len(groups))
+    return labels, label_names, indices, list(group_index)
+
+
+def stratification_labels(groups: Sequence[tuple[str, str]]) -> tuple[dict[str, str], int]:
+    """:func:`group_strata` of ``(group id, label)`` pairs: group id -> label, mixed groups."""
+    labels, label_names, indices, ids = _coded(groups)
+    strata, mixed = group_strata(labels, label_names, indices)
+    return {group: label_names[code] for group, code in zip(ids, strata, strict=True)}, mixed
+
+
+def assign_splits(
+    groups: Sequence[tuple[str, str]], proportions: Sequence[float], seed: int
+) -> dict[str, str]:
+    """:func:`assign_groups` of ``(group id, label)`` pairs, one per source sequence (a group
+    id repeats for a group of several): group id -> split name."""
+    labels, label_names, indices, ids = _coded(groups)
+    splits = assign_groups(labels, label_names, proportions, seed, indices)
+    return {group: SPLITS[split] for group, split in zip(ids, splits, strict=True)}
 
 
 def grouped_folds(

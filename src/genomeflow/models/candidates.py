@@ -29,21 +29,38 @@ class Candidate:
         folder: its model folder.
         classifier: the loaded classifier.
         valid_score: the gate metric on the dataset's valid split; None when undefined there.
+        valid_log_loss: the log loss on valid, which breaks ties of the gate metric.
     """
 
     name: str
     folder: Path
     classifier: Any
     valid_score: float | None
+    valid_log_loss: float | None = None
 
 
 def score(classifier: Any, rows: Any, label_names: Sequence[str], metric: str) -> float | None:
     """``metric`` of ``classifier`` on a split's rows (``sequence``, ``label`` columns)."""
+    return _finite(_metrics(classifier, rows, label_names)[metric])
+
+
+def _metrics(classifier: Any, rows: Any, label_names: Sequence[str]) -> dict[str, Any]:
     probabilities = classifier.predict_proba(rows["sequence"].tolist())
-    value = evaluate_predictions(rows["label"].to_numpy(), probabilities, label_names).metrics[
-        metric
-    ]
+    return evaluate_predictions(rows["label"].to_numpy(), probabilities, label_names).metrics
+
+
+def _finite(value: Any) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def candidate(
+    name: str, folder: Path, classifier: Any, rows: Any, label_names: Sequence[str], metric: str
+) -> Candidate:
+    """A candidate scored on valid ``rows``: the gate metric, and the log loss for ties."""
+    metrics = _metrics(classifier, rows, label_names)
+    return Candidate(
+        name, Path(folder), classifier, _finite(metrics[metric]), _finite(metrics["log_loss"])
+    )
 
 
 def describe(classifier: Any) -> str:
@@ -65,7 +82,10 @@ def rank(
 ) -> list[Candidate]:
     """Candidates best first by their ``metric`` on ``valid``; undefined scores last.
 
-    Ties keep the order given (the caller lists simpler models first if it prefers them).
+    Ties go to the lower valid log loss: on a small valid split several models often reach the
+    same accuracy or F1, and the one whose probabilities are sharper where right and milder
+    where wrong is the better bet. Full ties keep the order given (the caller lists simpler
+    models first if it prefers them).
     Duplicate names get ``#2``, ``#3``... so the leaderboard stays readable.
     """
     if entries:
@@ -77,20 +97,20 @@ def rank(
         name = describe(classifier)
         seen[name] = seen.get(name, 0) + 1
         name = name if seen[name] == 1 else f"{name}#{seen[name]}"
-        candidates.append(
-            Candidate(name, Path(folder), classifier, score(classifier, valid, label_names, metric))
-        )
+        candidates.append(candidate(name, folder, classifier, valid, label_names, metric))
     return ordered(candidates, metric)
 
 
 def ordered(candidates: Sequence[Candidate], metric: str) -> list[Candidate]:
-    """Best first by valid score (lower first for lower-is-better metrics), undefined last."""
+    """Best first by valid score (lower first for lower-is-better metrics), undefined last;
+    ties by lower valid log loss."""
     sign = -1.0 if HIGHER_IS_BETTER[metric] else 1.0
     return sorted(
         candidates,
         key=lambda c: (
             c.valid_score is None,
             0.0 if c.valid_score is None else sign * c.valid_score,
+            math.inf if c.valid_log_loss is None else c.valid_log_loss,
         ),
     )
 
@@ -123,9 +143,7 @@ def add_ensemble(
         metric,
     )
     ensemble = EnsembleClassifier([c.classifier for c in members], manifest)
-    entry = Candidate(
-        describe(ensemble), folder, ensemble, score(ensemble, valid, label_names, metric)
-    )
+    entry = candidate(describe(ensemble), folder, ensemble, valid, label_names, metric)
     return ordered([*candidates, entry], metric)
 
 
@@ -135,20 +153,24 @@ def leaderboard(
     test_score: float | None = None,
     decision: str = "",
 ) -> str:
-    """The leaderboard as Markdown: rank, candidate, valid score, and the chosen one's test score.
+    """The leaderboard as Markdown: rank, candidate, valid score and log loss (the tie-break),
+    and the chosen one's test score.
 
     Only the first (the challenger) has a test score: the others were never scored on test.
     """
     lines = [
-        f"| rank | candidate | valid {metric} | test {metric} |",
-        "|---:|---|---:|---:|",
+        f"| rank | candidate | valid {metric} | valid log_loss | test {metric} |",
+        "|---:|---|---:|---:|---:|",
     ]
-    for index, candidate in enumerate(candidates):
-        valid = "undefined" if candidate.valid_score is None else f"{candidate.valid_score:.4f}"
+    for index, entry in enumerate(candidates):
+        valid, loss = (
+            "undefined" if value is None else f"{value:.4f}"
+            for value in (entry.valid_score, entry.valid_log_loss)
+        )
         test = ""
         if index == 0:
             test = "undefined" if test_score is None else f"{test_score:.4f}"
-        lines.append(f"| {index + 1} | {candidate.name} | {valid} | {test} |")
+        lines.append(f"| {index + 1} | {entry.name} | {valid} | {loss} | {test} |")
     if any(c.classifier.manifest.get("kind") == "ensemble" for c in candidates):
         lines.append(
             "\nThe ensemble's members were chosen on the same valid split, so its valid score "

@@ -238,8 +238,12 @@ def run_stage(
     """
     from genomeflow.tracking import Tracker, resolve_tracking_uri
     from genomeflow.tracking.stage import run_tracked_stage
+    from genomeflow.train.distributed import Processes
 
     stage = STAGES[name]
+    if not Processes.from_env().main:  # a training worker: rank 0 checks, records, publishes
+        stage.run(config)
+        return {}
 
     def body(local: StageConfig) -> Mapping[str, float]:
         summary = stage.run(local)

@@ -19,6 +19,7 @@ from genomeflow.evaluate import Evaluation
 from genomeflow.evaluate.folds import fold_summary, fold_table, plot_folds
 from genomeflow.models.transformer import build_model
 from genomeflow.storage import atomic_directory, check_writable, write_json
+from genomeflow.train.distributed import Processes
 from genomeflow.train.loop import epoch_metrics, evaluate_split, fit
 from genomeflow.train.params import resolve_hyperparameters
 from genomeflow.train.train import (
@@ -59,16 +60,22 @@ def _inner_split(part, seed: int):
     return part.drop(index=inner), part.iloc[inner]
 
 
-def crossval_model(config: CrossvalConfig) -> CrossvalSummary:
+def crossval_model(config: CrossvalConfig) -> CrossvalSummary | None:
     """Cross-validate; write metrics.json and reports/ (cv_folds.tsv, cv.png, and
-    cv_assignments.tsv: the held-out fold of every row) into ``config.output``."""
+    cv_assignments.tsv: the held-out fold of every row) into ``config.output``.
+
+    Under torchrun or ``--nproc`` every process trains each fold; rank 0 scores, writes and
+    returns the summary, the others None."""
     import pandas as pd
 
     from genomeflow.tracking import active_run
 
     check_writable(config.output)
+    processes = Processes.from_env()  # several under torchrun or --nproc; rank 0 writes
+    processes.require_local(config.dataset, config.output)
     config = resolve_hyperparameters(config)
     prepared = prepare(config)
+    processes.start(prepared.runtime.device)
     splits = prepared.data.splits
     frame = pd.concat([splits["train"], splits["valid"]], ignore_index=True)
     label_names = prepared.data.label_names
@@ -105,12 +112,18 @@ def crossval_model(config: CrossvalConfig) -> CrossvalSummary:
                 on_epoch=lambda epoch, record, _: run.log_metrics(
                     epoch_metrics(record), step=epoch
                 ),
+                processes=processes,
             )
+            if not processes.main:
+                continue  # rank 0 scores the held-out fold
             scored = evaluate_split(
                 model, split_of(prepared, held), label_names, prepared.schedule, prepared.runtime
             )
             run.log_metrics(scored.scalars("held_"))
         evaluations.append(scored)
+    processes.stop()
+    if not processes.main:
+        return None
     params = resolved_hyperparameters(config, prepared)
     with atomic_directory(config.output) as folder:
         reports = folder / REPORTS

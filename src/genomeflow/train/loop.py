@@ -28,6 +28,7 @@ from genomeflow.models.batching import Collator, WindowData, loader, training_ba
 from genomeflow.models.inference import Runtime, sequence_probabilities
 from genomeflow.models.transformer import model_inputs
 from genomeflow.models.windows import Windows
+from genomeflow.train.distributed import Processes
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ def fit(
     checkpoints: Path | None = None,
     resume: bool = False,
     on_epoch: EpochHook | None = None,
+    processes: Processes | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train``, choosing the epoch by ``schedule.metric`` on ``valid``.
 
@@ -117,6 +119,10 @@ def fit(
         model: a transformers sequence classifier, on the CPU.
         checkpoints: folder of the per-epoch state (``last/``) and the best weights.
         resume: continue from ``checkpoints/last`` when it is there (same settings only).
+        processes: this process's place among several training processes (DDP); each takes
+            its share of every global batch; rank 0 alone scores valid, decides when to stop,
+            calls ``on_epoch`` and writes checkpoints. On return only rank 0's model holds the
+            best epoch's weights.
 
     Raises:
         InputError: ``resume`` finds checkpoints written with other settings or data.
@@ -126,8 +132,10 @@ def fit(
     from safetensors.torch import load_model
     from transformers import get_linear_schedule_with_warmup
 
+    processes = processes or Processes()
     model.to(runtime.device)
-    forward = torch.compile(model) if runtime.compile else model
+    network = processes.wrap(model, runtime.device)  # DDP averages the gradients of the ranks
+    forward = torch.compile(network) if runtime.compile else network
     cuda = runtime.device == "cuda"
     optimizer = torch.optim.AdamW(
         _parameter_groups(model, schedule.weight_decay),
@@ -158,7 +166,7 @@ def fit(
     bad_epochs = _bad_epochs(result)
     best_state: dict[str, Any] | None = None  # best weights in memory when not checkpointing
     for epoch in range(start, schedule.epochs + 1):
-        if schedule.patience and bad_epochs >= schedule.patience:
+        if processes.decide(bool(schedule.patience and bad_epochs >= schedule.patience)):
             result.stopped_early = True
             break
         began = time.perf_counter()
@@ -169,6 +177,7 @@ def fit(
             epoch,
             bucket=schedule.padding == "dynamic",
         )
+        batches = processes.shard(batches)
         model.train()
         losses, tokens = [], 0
         progress = tqdm(
@@ -197,11 +206,15 @@ def fit(
             if len(losses) % 20 == 0:
                 progress.set_postfix(loss=f"{float(losses[-1]):.4f}", refresh=False)
         seconds = time.perf_counter() - began
+        train_loss = processes.mean(float(torch.stack(losses).mean()))
+        tokens = processes.total(tokens)
+        if not processes.main:
+            continue  # rank 0 scores valid, decides, writes and reports
         evaluation = evaluate_split(model, valid, label_names, schedule, runtime)
         value = evaluation.metrics[schedule.metric]
         record = {
             "epoch": epoch,
-            "train_loss": float(torch.stack(losses).mean()),
+            "train_loss": train_loss,
             "valid_loss": evaluation.metrics["log_loss"],
             f"valid_{schedule.metric}": value,
             "learning_rate": scheduler.get_last_lr()[0],
@@ -225,6 +238,8 @@ def fit(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if on_epoch is not None:
             on_epoch(epoch, record, evaluation)
+    if not processes.main:
+        return result
     if checkpoints is not None and (checkpoints / BEST).is_file():
         load_model(model, checkpoints / BEST, device=runtime.device)
     elif best_state is not None:

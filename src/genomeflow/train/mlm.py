@@ -131,14 +131,18 @@ def masked_step(
     scaler: Any,
     runtime: Runtime,
     gradient_clip: float,
+    network: Any = None,
 ) -> tuple[float, int, int]:
-    """One optimiser step on masked tokens; returns their mean loss, count and correct ones."""
+    """One optimiser step on masked tokens; returns their mean loss, count and correct ones.
+
+    ``network`` runs the forward pass when it is not ``model`` itself (DistributedDataParallel
+    around it, which averages the processes' gradients)."""
     import torch.nn.functional as F
 
     feed = {name: batch[name].to(runtime.device) for name in ("input_ids", "attention_mask")}
     labels = labels.to(runtime.device)
     with runtime.autocast():
-        logits = model(**model_inputs(model, feed)).logits
+        logits = (network or model)(**model_inputs(model, feed)).logits
     chosen = labels != -100
     picked, truth = logits[chosen].float(), labels[chosen]
     loss = F.cross_entropy(picked, truth) if truth.numel() else logits.sum() * 0.0

@@ -38,6 +38,7 @@ from genomeflow.storage import (
     write_json,
 )
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
+from genomeflow.train.distributed import Processes
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,11 @@ def open_corpus(
     return tokenizer, sequences, digests
 
 
-def pretrain_model(config: PretrainConfig) -> PretrainSummary:
-    """Run the pretrain stage (see the module docstring) and publish the model folder."""
+def pretrain_model(config: PretrainConfig) -> PretrainSummary | None:
+    """Run the pretrain stage (see the module docstring) and publish the model folder.
+
+    Under torchrun or ``--nproc`` every process trains on its share of each global batch; rank
+    0 returns the summary, the others None."""
     import torch
     from transformers import DataCollatorForLanguageModeling
 
@@ -126,6 +130,8 @@ def pretrain_model(config: PretrainConfig) -> PretrainSummary:
     from genomeflow.train.loop import LAST, STATE, _parameter_groups
 
     check_writable(config.output)
+    processes = Processes.from_env()  # several under torchrun or --nproc; rank 0 writes
+    processes.require_local(*config.inputs, config.output)
     tokenizer, sequences, inputs = open_corpus(config)
     max_length = context_length(config.architecture, config.max_length)
     stream = mlm.WindowStream(sequences, tokenizer, max_length, config.shuffle_buffer, config.seed)
@@ -141,7 +147,9 @@ def pretrain_model(config: PretrainConfig) -> PretrainSummary:
     )
     model = build_model(spec, config.attention, config.seed, masked_lm=True)
     runtime = Runtime.resolve(config.device, config.precision)
+    processes.start(runtime.device)
     model.to(runtime.device)
+    network = processes.wrap(model, runtime.device)  # each rank masks the global batch alike
     optimizer = torch.optim.AdamW(
         _parameter_groups(model, config.weight_decay),
         lr=config.learning_rate,
@@ -166,6 +174,7 @@ def pretrain_model(config: PretrainConfig) -> PretrainSummary:
     run = active_run()
     run.log_params(
         {"parameters": sum(p.numel() for p in model.parameters()), "total_steps": total}
+        | {"processes": processes.world}
         | {f"corpus_{name}": value for name, value in corpus.items()}
     )
     masker = DataCollatorForLanguageModeling(hf, mlm_probability=config.mask_probability)
@@ -181,12 +190,18 @@ def pretrain_model(config: PretrainConfig) -> PretrainSummary:
         for group in optimizer.param_groups:
             group["lr"] = rate
         batch["input_ids"] = masked
-        scores = mlm.masked_step(
-            model, batch, labels, optimizer, scaler, runtime, config.gradient_clip
+        batch, labels = {k: processes.part(v) for k, v in batch.items()}, processes.part(labels)
+        loss, count, correct = mlm.masked_step(
+            model, batch, labels, optimizer, scaler, runtime, config.gradient_clip, network
         )
+        # the whole global batch's figures: loss weighted by each process's masked tokens
+        weighted, count, correct = processes.sums([loss * count, count, correct])
+        scores = (weighted / max(count, 1), int(count), int(correct))
         interval.add(*scores)
         epoch.add(*scores)
         done = step + 1
+        if not processes.main:
+            continue  # rank 0 logs and writes checkpoints
         if done % config.log_every == 0 or done == total:
             record = {"step": done, "epoch": done / per_epoch, **interval.values()}
             history.append({**record, "learning_rate": rate})
@@ -204,6 +219,9 @@ def pretrain_model(config: PretrainConfig) -> PretrainSummary:
             saved = {"fingerprint": fingerprint, "step": done, "history": history}
             saved |= {"interval": interval.state, "epoch": epoch.state}
             mlm.save_state(checkpoints, model, optimizer, scaler, saved)
+    processes.stop()
+    if not processes.main:
+        return None
     steps = max(start, total)
     if start > total:
         log.warning("the checkpoint is at step %d, past --steps %d: published", start, total)

@@ -51,6 +51,7 @@ from genomeflow.storage import (
 )
 from genomeflow.sweep.katib_metrics import KATIB_METRICS
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
+from genomeflow.train.distributed import Processes
 from genomeflow.train.loop import (
     LAST,
     FitResult,
@@ -240,13 +241,19 @@ class TrainSummary:
         }
 
 
-def train_model(config: TrainConfig) -> TrainSummary:
-    """Run the train stage (see the module docstring) and publish the model folder."""
+def train_model(config: TrainConfig) -> TrainSummary | None:
+    """Run the train stage (see the module docstring) and publish the model folder.
+
+    Under torchrun or ``--nproc`` (genomeflow.train.distributed) every process trains; rank 0
+    returns the summary, the others None."""
     from genomeflow.tracking import active_run
 
     check_writable(config.output)  # before hours of training, not after
+    processes = Processes.from_env()  # several under torchrun or --nproc; rank 0 writes
+    processes.require_local(config.dataset, config.output)
     config = resolve_hyperparameters(config)
     prepared = prepare(config)
+    processes.start(prepared.runtime.device)
     splits = {
         name: split_of(prepared, frame, evaluated=name != "train")
         for name, frame in prepared.data.splits.items()
@@ -268,7 +275,11 @@ def train_model(config: TrainConfig) -> TrainSummary:
     run = active_run()
     # The values used, once: the run's own params leave these out (TransformerConfig).
     run.log_params(
-        {"parameters": count_parameters(model), **resolved_hyperparameters(config, prepared)}
+        {
+            "parameters": count_parameters(model),
+            "processes": processes.world,
+            **resolved_hyperparameters(config, prepared),
+        }
     )
 
     def report(epoch: int, record: dict[str, float], evaluation: Evaluation) -> None:
@@ -286,7 +297,11 @@ def train_model(config: TrainConfig) -> TrainSummary:
         checkpoints=checkpoints,
         resume=config.resume,
         on_epoch=report,
+        processes=processes,
     )
+    processes.stop()
+    if not processes.main:  # rank 0 tests, writes the model folder and records the run
+        return None
     if result.best_evaluation is None:
         raise InputError(
             f"{config.dataset}: the validation {config.metric} was undefined in every epoch "

@@ -1,0 +1,240 @@
+"""Scale: the dataset stage's time and peak memory from 10k to 10M reads, streaming against the
+in-memory build it replaced.
+
+``SUITE_SCALE`` is shaped like the entries of suites.SUITES. Reads are generated (seeded, not
+committed): two classes of 150 bp uniform random DNA, half the reads each, in two plain FASTA
+files. Each build runs in a fresh child process (wall time, start-up included, and the child's
+own peak RSS; see suite_tokenise.run_child), with the stage's defaults: 80/10/10 split grouped by
+read id, train-only reverse complements, a 6-mer tokeniser of stride 6 (25 tokens a read).
+
+The baseline is the in-memory ``build_dataset`` of genomeflow before the stage streamed, taken
+from git (``SCALE_BASELINE_REF``, default the commit before the streaming one) and run against
+today's package: it builds every row in a Python list first. It runs up to
+``SCALE_BASELINE_MAX`` reads (default 1M); above that it needs more memory than the machine has.
+
+Environment: ``SCALE_READS`` (comma-separated read counts, default 10000,100000,1000000,10000000),
+``SCALE_BASELINE_REF``, ``SCALE_BASELINE_MAX``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from genomeflow.config import TokeniseConfig
+from genomeflow.tokenise import train_tokeniser
+from suite_tokenise import Row, Timer, run_child
+
+READ_LENGTH = 150  # bp, a short-read length
+REPOSITORY = Path(__file__).resolve().parents[1]
+BASELINE_REF = os.environ.get("SCALE_BASELINE_REF", "049e219")
+BASELINE_MAX = int(os.environ.get("SCALE_BASELINE_MAX", "1000000"))
+SIZES = [int(n) for n in os.environ.get("SCALE_READS", "10000,100000,1000000,10000000").split(",")]
+LIMIT_S = 3 * 3600  # a child running longer is killed and reported as such
+
+# Builds with the given build module; a thread samples the process's anonymous resident memory
+# (RssAnon: what it allocated, without the file pages of memory-mapped Arrow files, which the
+# kernel may drop at will and which peak RSS counts) every 20 ms, and writes the peak in kB.
+_BUILD = """
+import importlib.util, sys, threading, time
+from genomeflow.config import DatasetConfig
+report, module, tokeniser, output, *inputs = sys.argv[1:]
+peak = [0]
+def sample():
+    while True:
+        for line in open("/proc/self/status"):
+            if line.startswith("RssAnon:"):
+                peak[0] = max(peak[0], int(line.split()[1]))
+        time.sleep(0.02)
+threading.Thread(target=sample, daemon=True).start()
+spec = importlib.util.spec_from_file_location("build_under_test", module)
+build = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look it up
+spec.loader.exec_module(build)
+build.build_dataset(DatasetConfig(inputs=inputs, tokeniser=tokeniser, output=output))
+open(report, "w").write(str(peak[0]))
+"""
+
+
+def reads(work: Path, count: int) -> list[Path]:
+    """Two FASTA files of ``count // 2`` seeded random reads each (cached)."""
+    folder = work / "scale_reads" / str(count)
+    paths = [folder / "class_a.fa", folder / "class_b.fa"]
+    if all(path.exists() for path in paths):
+        return paths
+    folder.mkdir(parents=True, exist_ok=True)
+    bases = np.frombuffer(b"ACGT", dtype=np.uint8)
+    for seed, path in enumerate(paths):
+        rng = np.random.default_rng(seed)
+        partial = path.with_name(path.name + ".partial")
+        with open(partial, "wb") as handle:
+            for start in range(0, count // 2, 100_000):  # 15 MB of residues per block
+                block = bases[rng.integers(0, 4, (min(100_000, count // 2 - start), READ_LENGTH))]
+                handle.writelines(
+                    b">%s%d\n%s\n" % (path.stem[-1:].encode(), start + i, row.tobytes())
+                    for i, row in enumerate(block)
+                )
+        partial.rename(path)
+    return paths
+
+
+def _tokeniser(work: Path) -> Path:
+    """The 6-mer tokeniser of stride 6 the builds use (trained once on the 10k reads)."""
+    folder = work / "scale_tokeniser_k6_stride6"
+    if not folder.exists():
+        inputs = [str(p) for p in reads(work, 10_000)]
+        config = TokeniseConfig(inputs=inputs, output=str(folder), method="kmer", k=6, stride=6)
+        train_tokeniser(config)
+    return folder
+
+
+def _inmemory_build(work: Path) -> Path:
+    """The in-memory build module of ``BASELINE_REF``, written out from git."""
+    path = work / f"build_inmemory_{BASELINE_REF}.py"
+    if not path.exists():
+        source = subprocess.run(
+            ["git", "-C", str(REPOSITORY), "show", f"{BASELINE_REF}:src/genomeflow/data/build.py"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        ).stdout
+        path.write_bytes(source)
+    return path
+
+
+def measure_scale(work: Path, timer: Timer) -> list[Row]:
+    del timer  # one run per figure: minutes each
+    import genomeflow.data.build as streaming
+
+    tokeniser = _tokeniser(work)
+    builds = {"streaming (this version)": Path(streaming.__file__)}
+    builds[f"in-memory ({BASELINE_REF}, baseline)"] = _inmemory_build(work)
+    rows: list[Row] = []
+    for count in SIZES:
+        inputs = reads(work, count)
+        for label, module in builds.items():
+            if "baseline" in label and count > BASELINE_MAX:
+                skipped = f"not run above {BASELINE_MAX:,} reads"
+                rows.append(_row(count, label, None, None, skipped, None))
+                continue
+            output = work / "scale_dataset"
+            shutil.rmtree(output, ignore_errors=True)
+            anonymous = work / "scale_anonymous_kb"
+            anonymous.unlink(missing_ok=True)
+            command = [sys.executable, "-c", _BUILD, str(anonymous), str(module)]
+            command += [str(tokeniser), str(output)]
+            command += [str(p) for p in inputs]
+            log = work / f"scale_{count}_{'baseline' if 'baseline' in label else 'streaming'}.log"
+            child = run_child(command, log, limit_s=LIMIT_S, env={"OMP_NUM_THREADS": "2"})
+            written = None
+            if child.returncode == 0:
+                manifest = json.loads((output / "manifest.json").read_text())
+                written = sum(sum(c.values()) for c in manifest["rows"].values())
+            note = "" if child.returncode == 0 else _failure(child, log)
+            peak_anonymous = int(anonymous.read_text()) / 1024 if anonymous.exists() else None
+            rows.append(_row(count, label, child, written, note, peak_anonymous))
+            shutil.rmtree(output, ignore_errors=True)
+    return rows
+
+
+def _row(count: int, label: str, child, written, note: str, anonymous: float | None) -> Row:
+    ok = child is not None and not note
+    return {
+        "reads": f"{count:,}",
+        "build": label,
+        "rows written": f"{written:,}" if written else "-",
+        "wall s (child, start-up in)": round(child.seconds, 1) if ok else "-",
+        "reads/s": round(count / child.seconds) if ok else "-",
+        "peak MiB (child RSS)": round(child.peak_mib) if ok else "-",
+        "peak MiB anonymous (RssAnon)": round(anonymous) if ok and anonymous else "-",
+        "note": note or "-",
+    }
+
+
+def _failure(child, log: Path) -> str:
+    if child.timed_out:
+        return f"killed after {LIMIT_S} s"
+    last = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+    return f"exit {child.returncode}: {last[0][:120]}"
+
+
+SUITE_SCALE = (
+    "Dataset build at scale: streaming against in-memory (150 bp reads, 2 classes)",
+    "One fresh child process per figure (wall time with start-up; the child's own peak RSS, "
+    "which counts the pages of memory-mapped Arrow files it read, and its peak anonymous "
+    "memory, RssAnon sampled every 20 ms, which does not: the memory the build itself holds). "
+    "Generated reads: seeded uniform random 150 bp DNA, half per class, plain FASTA. The stage's "
+    "defaults: 80/10/10 grouped by id, train-only reverse complements, 6-mer tokens of stride 6. "
+    "The baseline is the in-memory build of genomeflow before the stage streamed, run from git "
+    "against this version's package (its splits are the same; see tests/test_ecoli.py).",
+    measure_scale,
+)
+
+
+PREDICT_SIZES = [int(n) for n in os.environ.get("SCALE_PREDICT_READS", "100000,1000000").split(",")]
+
+
+def measure_predict(work: Path, timer: Timer) -> list[Row]:
+    """``genomeflow predict`` of a tiny CNN on 100k and 1M reads, beside ``genomeflow validate``
+    of the same files (reading and checking them: the floor of any scoring)."""
+    del timer
+    from genomeflow.config import DatasetConfig
+    from genomeflow.data import build_dataset
+    from suite_tokenise import _genomeflow
+
+    tokeniser = _tokeniser(work)
+    model = work / "scale_cnn_tiny"
+    untracked = ["--tracking-uri", "none"]
+    if not (model / "manifest.json").exists():
+        dataset = work / "scale_train_dataset"
+        shutil.rmtree(dataset, ignore_errors=True)
+        inputs = [str(p) for p in reads(work, 10_000)]
+        build_dataset(DatasetConfig(inputs=inputs, tokeniser=str(tokeniser), output=str(dataset)))
+        command = [*_genomeflow(), "train", str(dataset), "-o", str(model), "--architecture"]
+        command += ["cnn", "--preset", "tiny", "--epochs", "1", *untracked]
+        trained = run_child(command, work / "scale_train.log", limit_s=LIMIT_S)
+        if trained.returncode != 0:
+            raise RuntimeError(f"training the CNN failed: see {work / 'scale_train.log'}")
+    rows: list[Row] = []
+    for count in PREDICT_SIZES:
+        inputs = [str(p) for p in reads(work, count)]
+        table = work / "scale_predictions.csv"
+        steps = {
+            "genomeflow validate (baseline: read and check)": ["validate", *inputs],
+            "genomeflow predict, CNN tiny (CSV)": ["predict", str(model), *inputs, "-o"],
+        }
+        for label, arguments in steps.items():
+            table.unlink(missing_ok=True)
+            log = work / f"scale_{arguments[0]}_{count}.log"
+            arguments += [str(table)] if arguments[-1] == "-o" else []
+            child = run_child([*_genomeflow(), *arguments, *untracked], log, limit_s=LIMIT_S)
+            note = "" if child.returncode == 0 else _failure(child, log)
+            ok = not note
+            rows.append(
+                {
+                    "reads": f"{count:,}",
+                    "step": label,
+                    "wall s (child, start-up in)": round(child.seconds, 1) if ok else "-",
+                    "reads/s": round(count / child.seconds) if ok else "-",
+                    "peak MiB (child RSS)": round(child.peak_mib) if ok else "-",
+                    "note": note or "-",
+                }
+            )
+        table.unlink(missing_ok=True)
+    return rows
+
+
+SUITE_SCALE_PREDICT = (
+    "predict at scale: a tiny CNN scores 150 bp reads in bounded memory",
+    "One fresh child process per figure (wall time with start-up; the child's own peak RSS). "
+    "The reads of the dataset suite (seeded uniform random 150 bp DNA, two files); the model is "
+    "CNN tiny trained one epoch on the 10k-read dataset (its scores mean nothing: speed and memory "
+    "do not depend on them). predict scores 1,024 reads a batch on both torch threads and writes "
+    "the CSV batch by batch; validate reads and checks the same files, the floor of any scoring.",
+    measure_predict,
+)

@@ -37,7 +37,6 @@ import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from pathlib import Path
 
 from datasets_quality import QUALITY_SETS, motif_oracle
 from suite_baseline import PUBLISHED
-from suite_tokenise import UNTRACKED, Row, Timer, _genomeflow, run_child
+from suite_tokenise import UNTRACKED, Row, Timer, _genomeflow, run_with_load
 
 REPORTED = ("accuracy", "f1_macro", "mcc", "roc_auc")
 METRIC = "f1_macro"  # the choice on valid (genomeflow register's default gate metric)
@@ -217,23 +216,8 @@ class Outcome:
 
 
 def _with_load(command: list[str], log: Path) -> tuple[object, float]:
-    """run_child, sampling the 1-minute load average every 5 s while it runs."""
-    samples: list[float] = []
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(5.0):
-            samples.append(os.getloadavg()[0])
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    samples.append(os.getloadavg()[0])
-    sampler.start()
-    try:
-        run = run_child(command, log, limit_s=CHILD_LIMIT_S, env=UNTRACKED)
-    finally:
-        done.set()
-        sampler.join()
-    return run, statistics.mean(samples)
+    """run_child with this suite's limit and environment, and the mean load meanwhile."""
+    return run_with_load(command, log, limit_s=CHILD_LIMIT_S, env=UNTRACKED)
 
 
 def _capped(flags: tuple[str, ...]) -> tuple[str, ...]:

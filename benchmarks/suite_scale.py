@@ -29,7 +29,7 @@ import numpy as np
 
 from genomeflow.config import TokeniseConfig
 from genomeflow.tokenise import train_tokeniser
-from suite_tokenise import Row, Timer, run_child
+from suite_tokenise import Row, Timer, run_child, run_with_load
 
 READ_LENGTH = 150  # bp, a short-read length
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -120,7 +120,7 @@ def measure_scale(work: Path, timer: Timer) -> list[Row]:
         for label, module in builds.items():
             if "baseline" in label and count > BASELINE_MAX:
                 skipped = f"not run above {BASELINE_MAX:,} reads"
-                rows.append(_row(count, label, None, None, skipped, None))
+                rows.append(_row(count, label, None, None, skipped, None, None))
                 continue
             output = work / "scale_dataset"
             shutil.rmtree(output, ignore_errors=True)
@@ -130,19 +130,19 @@ def measure_scale(work: Path, timer: Timer) -> list[Row]:
             command += [str(tokeniser), str(output)]
             command += [str(p) for p in inputs]
             log = work / f"scale_{count}_{'baseline' if 'baseline' in label else 'streaming'}.log"
-            child = run_child(command, log, limit_s=LIMIT_S, env={"OMP_NUM_THREADS": "2"})
+            child, load = run_with_load(command, log, LIMIT_S, env={"OMP_NUM_THREADS": "2"})
             written = None
             if child.returncode == 0:
                 manifest = json.loads((output / "manifest.json").read_text())
                 written = sum(sum(c.values()) for c in manifest["rows"].values())
             note = "" if child.returncode == 0 else _failure(child, log)
             peak_anonymous = int(anonymous.read_text()) / 1024 if anonymous.exists() else None
-            rows.append(_row(count, label, child, written, note, peak_anonymous))
+            rows.append(_row(count, label, child, written, note, peak_anonymous, load))
             shutil.rmtree(output, ignore_errors=True)
     return rows
 
 
-def _row(count: int, label: str, child, written, note: str, anonymous: float | None) -> Row:
+def _row(count: int, label: str, child, written, note: str, anonymous, load) -> Row:
     ok = child is not None and not note
     return {
         "reads": f"{count:,}",
@@ -152,6 +152,7 @@ def _row(count: int, label: str, child, written, note: str, anonymous: float | N
         "reads/s": round(count / child.seconds) if ok else "-",
         "peak MiB (child RSS)": round(child.peak_mib) if ok else "-",
         "peak MiB anonymous (RssAnon)": round(anonymous) if ok and anonymous else "-",
+        "load (mean)": round(load, 1) if load is not None else "-",
         "note": note or "-",
     }
 
@@ -165,9 +166,11 @@ def _failure(child, log: Path) -> str:
 
 SUITE_SCALE = (
     "Dataset build at scale: streaming against in-memory (150 bp reads, 2 classes)",
-    "One fresh child process per figure (wall time with start-up; the child's own peak RSS, "
-    "which counts the pages of memory-mapped Arrow files it read, and its peak anonymous "
-    "memory, RssAnon sampled every 20 ms, which does not: the memory the build itself holds). "
+    "One fresh child process per figure (wall time with start-up; 'load' is the machine's "
+    "mean 1-minute load average meanwhile: above 2, other work shared the 2 cores; the child's "
+    "own peak RSS, which counts the pages of memory-mapped Arrow files it read, and its peak "
+    "anonymous memory, RssAnon sampled every 20 ms, which does not: the memory the build "
+    "itself holds). "
     "Generated reads: seeded uniform random 150 bp DNA, half per class, plain FASTA. The stage's "
     "defaults: 80/10/10 grouped by id, train-only reverse complements, 6-mer tokens of stride 6. "
     "The baseline is the in-memory build of genomeflow before the stage streamed, run from git "
@@ -212,7 +215,7 @@ def measure_predict(work: Path, timer: Timer) -> list[Row]:
             table.unlink(missing_ok=True)
             log = work / f"scale_{arguments[0]}_{count}.log"
             arguments += [str(table)] if arguments[-1] == "-o" else []
-            child = run_child([*_genomeflow(), *arguments, *untracked], log, limit_s=LIMIT_S)
+            child, load = run_with_load([*_genomeflow(), *arguments, *untracked], log, LIMIT_S)
             note = "" if child.returncode == 0 else _failure(child, log)
             ok = not note
             rows.append(
@@ -222,6 +225,7 @@ def measure_predict(work: Path, timer: Timer) -> list[Row]:
                     "wall s (child, start-up in)": round(child.seconds, 1) if ok else "-",
                     "reads/s": round(count / child.seconds) if ok else "-",
                     "peak MiB (child RSS)": round(child.peak_mib) if ok else "-",
+                    "load (mean)": round(load, 1),
                     "note": note or "-",
                 }
             )
@@ -237,4 +241,59 @@ SUITE_SCALE_PREDICT = (
     "do not depend on them). predict scores 1,024 reads a batch on both torch threads and writes "
     "the CSV batch by batch; validate reads and checks the same files, the floor of any scoring.",
     measure_predict,
+)
+
+
+def measure_processes(work: Path, timer: Timer) -> list[Row]:
+    """``genomeflow train`` of the tiny transformer on the E. coli promoters, one epoch, on one
+    process and on two (``--nproc 2``: DistributedDataParallel over gloo), same global batch."""
+    del timer
+    from genomeflow.config import DatasetConfig
+    from genomeflow.data import build_dataset
+    from suite_tokenise import ECOLI, _genomeflow
+
+    inputs = [str(path) for path in sorted(ECOLI.glob("*.fasta.gz"))]
+    tokeniser, dataset = work / "scale_ecoli_kmer6", work / "scale_ecoli_dataset"
+    if not tokeniser.exists():
+        train_tokeniser(TokeniseConfig(inputs=inputs, output=str(tokeniser), method="kmer", k=6))
+    if not dataset.exists():
+        build_dataset(DatasetConfig(inputs=inputs, tokeniser=str(tokeniser), output=str(dataset)))
+    rows: list[Row] = []
+    for processes in (1, 2):
+        model = work / f"scale_ecoli_model_{processes}"
+        shutil.rmtree(model, ignore_errors=True)
+        command = [*_genomeflow(), "train", str(dataset), "-o", str(model), "--preset", "tiny"]
+        command += ["--epochs", "1", "--batch-size", "32", "--nproc", str(processes)]
+        command += ["--tracking-uri", "none"]
+        log = work / f"scale_processes_{processes}.log"
+        child, load = run_with_load(command, log, LIMIT_S)
+        figures = {"windows_per_second": "-", "seconds": "-", "valid_loss": "-"}
+        if child.returncode == 0:
+            table = (model / "reports" / "epochs.tsv").read_text().splitlines()
+            epoch = dict(zip(table[0].split("\t"), table[1].split("\t"), strict=True))
+            figures = {name: round(float(epoch[name]), 4) for name in figures}
+        rows.append(
+            {
+                "processes": processes,
+                "train windows/s (epoch 1)": figures["windows_per_second"],
+                "epoch s": figures["seconds"],
+                "valid log loss": figures["valid_loss"],
+                "wall s (child, start-up in)": round(child.seconds, 1),
+                "peak MiB (largest process)": round(child.peak_mib),
+                "load (mean)": round(load, 1),
+                "note": "-" if child.returncode == 0 else _failure(child, log),
+            }
+        )
+    return rows
+
+
+SUITE_SCALE_PROCESSES = (
+    "Training on 1 and 2 processes (CPU, DistributedDataParallel over gloo)",
+    "genomeflow train of DistilBERT tiny on the E. coli promoters (6-mer tokens, the default "
+    "80/10/10 dataset with train-only reverse complements: 10,824 train windows), one epoch, "
+    "global batch 32, in a fresh child; --nproc 2 runs two processes of one torch thread each "
+    "on the same 2 cores, each taking half of every batch. Windows/s and epoch seconds are the "
+    "trainer's own (epochs.tsv, training steps only); peak MiB is the largest process's "
+    "(rusage of the child and of the processes it waited for: --nproc 2's training processes).",
+    measure_processes,
 )

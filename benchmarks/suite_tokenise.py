@@ -146,6 +146,30 @@ def run_child(
     return ChildRun(seconds, peak * unit / 2**20, code, timed_out=False)
 
 
+def run_with_load(
+    command: Sequence[str], log: Path, limit_s: float, env: dict[str, str] | None = None
+) -> tuple[ChildRun, float]:
+    """run_child, and the machine's mean 1-minute load average while it ran (sampled every
+    5 s): how much else shared the cores."""
+    import statistics
+
+    samples = [os.getloadavg()[0]]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(5.0):
+            samples.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        run = run_child(command, log, limit_s=limit_s, env=env)
+    finally:
+        done.set()
+        sampler.join()
+    return run, statistics.mean(samples)
+
+
 def _genomeflow() -> list[str]:
     """The ``genomeflow`` command of this interpreter's environment."""
     # normpath: `../.venv/bin/python run.py` and an absolute interpreter name the same command

@@ -181,10 +181,11 @@ SUITES["quality"] = SUITE_QUALITY
 from suite_interpret import SUITE_INTERPRET  # noqa: E402
 
 SUITES["interpret"] = SUITE_INTERPRET
-from suite_scale import SUITE_SCALE, SUITE_SCALE_PREDICT  # noqa: E402
+from suite_scale import SUITE_SCALE, SUITE_SCALE_PREDICT, SUITE_SCALE_PROCESSES  # noqa: E402
 
 SUITES["scale"] = SUITE_SCALE
 SUITES["scale_predict"] = SUITE_SCALE_PREDICT
+SUITES["scale_processes"] = SUITE_SCALE_PROCESSES
 # Run only when named: quality takes hours on 2 cores (QUALITY_* env: minutes); interpret needs
 # quality's motif models and takes tens of minutes; scale writes and builds 10M reads (an hour).
-ON_REQUEST = {"quality", "interpret", "scale", "scale_predict"}
+ON_REQUEST = {"quality", "interpret", "scale", "scale_predict", "scale_processes"}

@@ -27,6 +27,7 @@ from genomeflow.config.operations import (
     PipelineConfig,
     ServicesConfig,
 )
+from genomeflow.config.pretraining import PretrainConfig
 from genomeflow.config.results import (
     REGISTERED_NAME,
     CompareConfig,
@@ -55,7 +56,6 @@ from genomeflow.config.training import (
     TRANSFORMER_ARCHITECTURES_HELP,
     TRANSFORMER_PRESETS_HELP,
     CrossvalConfig,
-    PretrainConfig,
     SweepConfig,
     TrainConfig,
     TransformerConfig,

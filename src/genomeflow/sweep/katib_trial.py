@@ -28,10 +28,11 @@ CONTAINER = "training-container"  # the primary container name of Katib's exampl
 TRIAL_NAME = "trialName"  # the trial parameter holding the trial's own name
 ISTIO_ANNOTATION = {"sidecar.istio.io/inject": "false"}  # as Katib's examples: no mesh sidecar
 KFP_RUN_ID = "KFP_RUN_ID"  # the pipeline run a stage's MLflow run nests under (tracking.runs)
-# `genomeflow train` settings a trial never takes from the sweep's settings: per-trial paths
-# and the hyperparameter sources already resolved into values.
+# `genomeflow train` settings a trial never takes from the sweep's settings: per-trial paths,
+# the hyperparameter sources already resolved into values, and --nproc (a trial is one process).
 NOT_TRIAL_FLAGS = frozenset(
     {"dataset", "output", "params", "params_file", "params_from_run", "checkpoints", "resume"}
+    | {"nproc"}
 )
 
 

@@ -19,11 +19,13 @@ def pretrain(
     epochs: int = 1,
     settings: dict = {},
     experiment: str = "genomeflow",
+    nodes: int = 1,
 ):
     """Pretrain a masked language model on unlabelled FASTA/FASTQ URIs, or, when ``inputs`` is
     empty, on the ``dataset``'s train split (never its valid or test sequences); ``steps`` > 0
-    wins over ``epochs``. The model artifact is what train, sweep and crossval ``init_from``."""
-    from genomeflow.components.runtime import merged, run_step
+    wins over ``epochs``. The model artifact is what train, sweep and crossval ``init_from``.
+    With ``nodes`` > 1 a PyTorchJob pretrains on that many pods (the cluster's GPUs each)."""
+    from genomeflow.components.runtime import merged, run_job_step, run_step, uri_of
 
     if not inputs and dataset is None:
         raise ValueError("pretrain: give unlabelled inputs or a dataset")
@@ -37,4 +39,8 @@ def pretrain(
         steps=steps or None,
         epochs=None if steps else epochs,
     )
-    run_step("pretrain", step, experiment, metrics)
+    if nodes > 1:
+        remote = {"inputs": list(inputs) or [uri_of(dataset)], "tokeniser": uri_of(tokeniser)}
+        run_job_step("pretrain", {**step, **remote}, model, nodes, experiment, metrics)
+    else:
+        run_step("pretrain", step, experiment, metrics)

@@ -41,6 +41,39 @@ def path_of(artifact: Any) -> str | None:
     return None if artifact is None else artifact.path
 
 
+def uri_of(artifact: Any) -> str | None:
+    """An optional input artifact's s3:// URI (None when the pipeline gave none)."""
+    return None if artifact is None else object_store_uri(artifact.uri)
+
+
+def run_job_step(
+    command: str,
+    settings: dict[str, Any],
+    output: Any,
+    nodes: int,
+    experiment: str,
+    metrics: Any = None,
+) -> None:
+    """Run ``command`` as a PyTorchJob of ``nodes`` pods (genomeflow.kube.stage_job) and copy
+    its output into the ``output`` artifact. ``settings`` name inputs by s3:// URI; a local
+    params file (the sweep's best params) is resolved here, as the job's pods cannot read it."""
+    from genomeflow.kube.stage_job import JOB_SUFFIX, run_stage_job
+    from genomeflow.stages import STAGES
+    from genomeflow.train.params import resolve_hyperparameters
+
+    remote = {**settings, "output": object_store_uri(output.uri) + JOB_SUFFIX}
+    config = STAGES[command].config.from_mapping(remote, source=f"{command} step")
+    if hasattr(config, "params_file"):
+        resolved = resolve_hyperparameters(config).to_dict()
+        for name in ("params_file", "params_from_run", "params"):
+            resolved.pop(name)
+        config = STAGES[command].config.from_mapping(resolved, source=f"{command} step")
+    values = run_stage_job(command, config, output.path, nodes, experiment)
+    if metrics is not None:
+        for name, value in values.items():
+            metrics.log_metric(name, float(value))
+
+
 def log_classification(evaluation_json: str | Path, artifact: Any) -> None:
     """Give a KFP ClassificationMetrics artifact the confusion matrix and a ROC curve.
 

@@ -18,10 +18,12 @@ def train(
     settings: dict = {},
     experiment: str = "genomeflow",
     init_from: Input[Model] = None,
+    nodes: int = 1,
 ):
     """Train a transformer or CNN (with the sweep's best hyperparameters when a sweep is given,
-    from a pretrained checkpoint when ``init_from`` is); the test split is evaluated once."""
-    from genomeflow.components.runtime import merged, path_of, run_step
+    from a pretrained checkpoint when ``init_from`` is); the test split is evaluated once. With
+    ``nodes`` > 1 a PyTorchJob trains on that many pods (the cluster's GPUs each)."""
+    from genomeflow.components.runtime import merged, path_of, run_job_step, run_step, uri_of
 
     step = merged(
         settings,
@@ -33,4 +35,8 @@ def train(
         params_file=f"{sweep.path}/best_params.json" if sweep is not None else "",
         init_from=path_of(init_from),
     )
-    run_step("train", step, experiment, metrics)
+    if nodes > 1:
+        remote = merged(step, dataset=uri_of(dataset), init_from=uri_of(init_from))
+        run_job_step("train", remote, model, nodes, experiment, metrics)
+    else:
+        run_step("train", step, experiment, metrics)

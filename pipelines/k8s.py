@@ -43,7 +43,8 @@ def configure(
         cache: deterministic in its inputs (data stages): KFP may reuse an earlier result.
         network: talks to MLflow or the object store beyond KFP's own artifact passing:
             retried with backoff on failure.
-        launches_pods: starts pods of its own (the sweep's Katib trials): it gets ``settings``
+        launches_pods: may start pods of its own (the sweep's Katib trials, the PyTorchJob of a
+            train or pretrain step with ``nodes`` > 1): it gets ``settings``
             in $GENOMEFLOW_CLUSTER, so those pods run the same image with the same scheduling.
     """
     task.set_container_image(settings.image)  # over the image the component was declared with

@@ -84,6 +84,8 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
         motif_taxon: str = "",
         gate_metric: str = "f1_macro",
         min_gain: float = 0.0,
+        nodes: int = 1,
+        # last: the plain shape drops them from the signature, and KFP passes values by position
         unlabelled: list = [],
         pretrain_steps: int = 2000,
     ):
@@ -121,10 +123,12 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
                         preset=preset,
                         steps=pretrain_steps,
                         experiment=experiment,
+                        nodes=nodes,
                     ),
                     cluster,
                     gpu=True,
                     network=False,
+                    launches_pods=True,
                 ).outputs["model"]
             with dsl.ParallelFor(baselines) as recipe:
                 classic = configure(
@@ -164,7 +168,11 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
             )  # on a cluster the trials are Katib's GPU pods; this step only waits for them
             best = tuned.outputs["result"]
             trained = configure(
-                train(dataset=split, sweep=best, **transformer), cluster, gpu=True, network=False
+                train(dataset=split, sweep=best, nodes=nodes, **transformer),
+                cluster,
+                gpu=True,
+                network=False,
+                launches_pods=True,  # nodes > 1: a PyTorchJob's pods
             )
             model = trained.outputs["model"]
             convolutional = configure(
@@ -175,10 +183,12 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
                     epochs=cnn_epochs,
                     settings=cnn_settings,
                     experiment=experiment,
+                    nodes=nodes,
                 ),
                 cluster,
                 gpu=True,
                 network=False,
+                launches_pods=True,
             ).set_display_name("cnn")
             checks = [
                 configure(evaluate(model=model, dataset=split, experiment=experiment), cluster),

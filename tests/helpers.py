@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import json
 import random
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 from genomeflow.config import DatasetConfig, TokeniseConfig
 from genomeflow.data import build_dataset
@@ -104,3 +107,18 @@ def make_dataset(
         )
     )
     return str(output)
+
+
+class JsonAnswers(BaseHTTPRequestHandler):
+    """The request handler of a faked HTTP API: JSON answers, no request log on stderr."""
+
+    def answer(self, code: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass

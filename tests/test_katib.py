@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -39,6 +39,7 @@ from genomeflow.config import (
     TrainConfig,
 )
 from genomeflow.errors import ConfigError
+from genomeflow.kube import api as kube_api
 from genomeflow.sweep import katib, katib_client, katib_parameters
 from genomeflow.sweep.katib import KatibSweep, run_katib_sweep
 from genomeflow.sweep.katib_client import KatibError, run_experiment
@@ -56,6 +57,7 @@ from genomeflow.sweep.katib_metrics import METRICS_FILTER, PRINTED_METRICS, kati
 from genomeflow.sweep.spec import SweepSpec
 from genomeflow.train.params import resolve_hyperparameters
 from genomeflow.train.train import katib_lines
+from helpers import JsonAnswers
 
 EXAMPLES = REPO / "docs" / "examples" / "katib"
 SWEEPS = sorted((REPO / "examples" / "sweeps").glob("*.yaml"))
@@ -347,6 +349,41 @@ def test_trial_jobs_are_never_retried_time_out_and_pull_with_the_clusters_secret
     loaded, back = sdk_round_trip(job, "V1Job", k8s.ApiClient())  # the Kubernetes models' fields
     assert back == job and loaded.spec.active_deadline_seconds is None  # 0: no limit
     assert pod_spec(experiment)["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_multi_worker_trials_are_pytorchjobs_katib_reads_from_the_master():
+    from kubeflow.training.api_client import ApiClient as TrainingApiClient
+
+    experiment = compiled(DNA_SPEC, nodes=3)
+    template = experiment["spec"]["trialTemplate"]
+    assert template["primaryContainerName"] == "pytorch"
+    assert template["primaryPodLabels"] == {"training.kubeflow.org/job-role": "master"}
+    assert (
+        template["successCondition"] == 'status.conditions.#(type=="Succeeded")#|#(status=="True")#'
+    )
+    assert template["failureCondition"] == 'status.conditions.#(type=="Failed")#|#(status=="True")#'
+    job = template["trialSpec"]
+    _, back = sdk_round_trip(job, "KubeflowOrgV1PyTorchJob", TrainingApiClient())
+    assert back == job  # every field one the training SDK's PyTorchJob model has
+    replicas = job["spec"]["pytorchReplicaSpecs"]
+    assert (replicas["Master"]["replicas"], replicas["Worker"]["replicas"]) == (1, 2)
+    (container,) = replicas["Master"]["template"]["spec"]["containers"]
+    assert container["command"][:4] == ["torchrun", "--no-python", "genomeflow", "train"]
+    assert (
+        "--output=s3://bucket/sweeps/promoters/trials/${trialParameters.trialName}"
+        in (container["command"])
+    )
+    assert "name" not in job["metadata"]  # Katib names each trial's job
+    # the rest of the Experiment is the same as with one pod per trial
+    single = compiled(DNA_SPEC)
+    assert {k: v for k, v in experiment["spec"].items() if k != "trialTemplate"} == {
+        k: v for k, v in single["spec"].items() if k != "trialTemplate"
+    }
+
+
+def test_sweep_workers_apply_to_katib_only():
+    with pytest.raises(ConfigError, match="--nodes applies to --backend katib only"):
+        SweepConfig(dataset="d", output="o", spec="s.yaml", nodes=2)
 
 
 def test_trials_in_a_pipeline_step_nest_their_runs_under_the_pipeline_run(capsys, monkeypatch):
@@ -772,7 +809,7 @@ def test_default_namespace_is_the_pods_else_the_kubeconfigs_else_kubeflow(tmp_pa
     assert katib_client.default_namespace() == "lab"
     account = tmp_path / "namespace"
     account.write_text("kubeflow-user-example-com\n")
-    monkeypatch.setattr(katib_client, "SERVICE_ACCOUNT_NAMESPACE", account)
+    monkeypatch.setattr(kube_api, "SERVICE_ACCOUNT_NAMESPACE", account)
     assert katib_client.default_namespace() == "kubeflow-user-example-com"
 
 
@@ -792,7 +829,7 @@ class FakeKubernetes:
         self.requests: list[tuple[str, str]] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonAnswers):
             def do_POST(self) -> None:
                 fake.requests.append(("POST", self.path))
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -809,17 +846,6 @@ class FakeKubernetes:
                     self.answer(404, {"kind": "Status", "message": f"{name} not found"})
                     return
                 self.answer(200, {**fake.experiments[name], "status": fake.status(name)})
-
-            def answer(self, code: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 # train-2 is the CNN (a second train task); sweep trials are Katib's GPU pods (test_katib)
 GPU_STEPS = {"train", "train-2", "crossval", "interpret"}
 CACHED_STEPS = {"tokenise", "dataset"}
+LAUNCHES_PODS = {"sweep", "train", "train-2", "pretrain"}  # Katib trials; PyTorchJobs (nodes>1)
 TINY = {"preset": "tiny", "epochs": 1}
 QUICK_SWEEP = {**DEFAULT_SWEEP, "early_terminate": None}
 QUICK_SWEEP.pop("early_terminate")
@@ -300,6 +301,25 @@ def test_pretrain_shape_starts_sweep_train_and_crossval_from_the_pretrained_weig
     assert "init_from" not in tasks["train-2"]["inputs"]["artifacts"]  # the CNN starts fresh
 
 
+@pytest.mark.parametrize("shape", [[], ["--pretrain"]])
+def test_every_pipeline_parameter_reaches_its_tasks_in_both_shapes(tmp_path, shape):
+    """KFP passes the pipeline's values by position: a parameter after one the plain shape
+    drops would silently keep its default (``nodes`` did)."""
+    spec = compiled(tmp_path / "p", *shape)
+    tasks = next(
+        body["dag"]["tasks"]
+        for body in spec["components"].values()
+        if "train" in body.get("dag", {}).get("tasks", {})
+    )
+    steps = ["train", "train-2", *(["pretrain"] if shape else [])]
+    for step in steps:
+        given = tasks[step]["inputs"]["parameters"]["nodes"]
+        assert given == {"componentInputParameter": "pipelinechannel--nodes"}, step
+    assert tasks["train"]["inputs"]["parameters"]["preset"] == {
+        "componentInputParameter": "pipelinechannel--preset"
+    }
+
+
 def test_compiled_pipeline_references_secrets_and_never_inlines_them(tmp_path, monkeypatch):
     planted_secret = "s3cr3t-value-that-must-not-leak"
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", planted_secret)
@@ -312,8 +332,9 @@ def test_compiled_pipeline_references_secrets_and_never_inlines_them(tmp_path, m
     for step, container in executors(spec).items():
         assert container["image"] == PROJECT_IMAGE, step  # the project image everywhere
         env = {entry["name"]: entry["value"] for entry in container.get("env", [])}
-        # by value only the settings the sweep hands its Katib trials (Secret names, no values)
-        assert set(env) == ({CLUSTER_ENV} if step == "sweep" else set()), step
+        # by value only the settings the sweep hands its Katib trials and train/pretrain their
+        # PyTorchJob (Secret names, no values)
+        assert set(env) == ({CLUSTER_ENV} if step in LAUNCHES_PODS else set()), step
         platform = kubernetes(spec)[step]
         referenced = {
             (entry["secretName"], pair["envVar"])

@@ -280,13 +280,23 @@ class SweepConfig(TransformerConfig):
         "max_iter from early_terminate)",
     )
     timeout: float = option(86400.0, help="seconds to wait for the Katib Experiment to finish")
+    nodes: int = option(
+        1,
+        help="with --backend katib: pods per trial; above 1 each trial is a PyTorchJob of that "
+        "many pods, each with the cluster's GPUs (the Kubeflow training operator)",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _require(bool(self.spec), "give a sweep spec (--spec sweep.yaml)")
+        _require(self.nodes >= 1, f"--nodes must be at least 1, got {self.nodes}")
         _require(self.trials is None or self.trials >= 1, "--trials must be at least 1")
         _require(self.parallel is None or self.parallel >= 1, "--parallel must be at least 1")
-        katib_only = {"dry_run": self.dry_run, "katib_algorithm": self.katib_algorithm != "spec"}
+        katib_only = {
+            "dry_run": self.dry_run,
+            "katib_algorithm": self.katib_algorithm != "spec",
+            "nodes": self.nodes > 1,
+        }
         for name, given in katib_only.items():
             flag = "--" + name.replace("_", "-")
             _require(

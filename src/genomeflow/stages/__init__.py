@@ -242,7 +242,8 @@ def run_stage(
 
     stage = STAGES[name]
     if not Processes.from_env().main:  # a training worker: rank 0 checks, records, publishes
-        stage.run(config)
+        with config.localised() as local:  # its own copy of s3:// inputs; it writes no output
+            stage.run(local)
         return {}
 
     def body(local: StageConfig) -> Mapping[str, float]:

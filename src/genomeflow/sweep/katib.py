@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from kubeflow.katib import V1beta1Experiment
 
 from genomeflow.config import SweepConfig, TrainConfig
+from genomeflow.kube.pods import KFP_RUN_ID
 from genomeflow.storage import OUTPUT_MARKER, is_remote, write_bytes
 from genomeflow.storage.local import marker_bytes
 from genomeflow.sweep.katib_client import (
@@ -42,7 +43,7 @@ from genomeflow.sweep.katib_compile import (
     experiment_yaml,
     usable_spec,
 )
-from genomeflow.sweep.katib_trial import KFP_RUN_ID, NOT_TRIAL_FLAGS
+from genomeflow.sweep.katib_trial import NOT_TRIAL_FLAGS
 from genomeflow.sweep.spec import SweepSpec
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ def katib_sweep(config: SweepConfig, name: str | None = None) -> KatibSweep:
         algorithm=config.katib_algorithm,
         mlflow_experiment=os.environ.get("GENOMEFLOW_EXPERIMENT", "genomeflow"),
         kfp_run_id=os.environ.get(KFP_RUN_ID),  # set in a pipeline step's pod (pipelines/k8s.py)
+        nodes=config.nodes,
     )
     return KatibSweep(spec, compile_experiment(spec, settings))
 

@@ -10,51 +10,28 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing import TimeoutError as NoAnswer  # the SDK's request timeout
-from pathlib import Path
 from typing import Any
 
 from kubeflow.katib import KatibClient, V1beta1Experiment, V1beta1OptimalTrial
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config import ConfigException, list_kube_config_contexts
-from urllib3.exceptions import HTTPError
+from kubernetes.config import ConfigException
 
 from genomeflow.errors import GenomeflowError, first_line
-from genomeflow.sweep.katib_compile import API_VERSION, DEFAULT_NAMESPACE
+from genomeflow.kube.api import Resource, api_errors, default_namespace, wait_failure
+from genomeflow.sweep.katib_compile import API_VERSION
 from genomeflow.sweep.katib_parameters import assigned_value
 from genomeflow.sweep.katib_trial import CONTAINER
 
 logger = logging.getLogger(__name__)
 
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 DEFAULT_TIMEOUT_S = 24 * 3600.0
 POLL_S = 15.0  # the SDK's default polling interval
+EXPERIMENT = Resource("Experiment", "experiments", API_VERSION, "Katib")
 
 
 class KatibError(GenomeflowError):
     """A Katib Experiment could not be created, failed, or did not finish in time."""
-
-
-def default_namespace() -> str:
-    """Where an Experiment goes when no namespace is given, as kubectl would choose.
-
-    In a pod (a pipeline step, a Kubeflow notebook) its service account's namespace, the
-    user's profile namespace; else the current kubeconfig context's namespace; else
-    ``kubeflow``, Katib's own namespace in its standalone install and all its examples.
-    """
-    if SERVICE_ACCOUNT_NAMESPACE.is_file():
-        found = SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip()
-        if found:
-            return found
-    try:
-        _, current = list_kube_config_contexts()
-    except (ConfigException, OSError):  # no kubeconfig
-        return DEFAULT_NAMESPACE
-    return (current or {}).get("context", {}).get("namespace") or DEFAULT_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -93,68 +70,9 @@ class KatibResult:
         return values if self.best_value is None else {"sweep_best_value": self.best_value} | values
 
 
-def _api_cause(error: BaseException) -> BaseException | None:
-    """The Kubernetes client error behind an SDK error: the SDK raises its own
-    RuntimeError/TimeoutError inside ``except``, so the cause is in ``__context__``."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, (ApiException, HTTPError, ConnectionError, NoAnswer)):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _api_detail(cause: BaseException) -> str:
-    """The API server's message (Katib's webhook names the field it rejects)."""
-    body = getattr(cause, "body", None)
-    try:
-        message = json.loads(body).get("message") if body else None
-    except (ValueError, AttributeError):
-        message = None
-    return " ".join(str(message or getattr(cause, "reason", None) or cause).split())[:500]
-
-
-def _explain(cause: BaseException, namespace: str, name: str) -> str:
-    """What went wrong talking to the API, and how to fix it."""
-    status = getattr(cause, "status", None)
-    if status is None:
-        return (
-            f"cannot reach the Kubernetes API ({first_line(cause)}); check that the cluster is "
-            "up and KUBECONFIG points at it"
-        )
-    detail = _api_detail(cause)
-    if status == 409:
-        return (
-            f"an Experiment {namespace}/{name} already exists; delete it (kubectl delete "
-            f"experiment {name} -n {namespace}) or choose another name"
-        )
-    if status in (401, 403):
-        return (
-            f"the Kubernetes API refused access (HTTP {status}: {detail}); your account needs "
-            f"rights on experiments.kubeflow.org in namespace {namespace}, or pass --namespace "
-            "with your Kubeflow profile's namespace"
-        )
-    if status == 404:
-        return (
-            f"HTTP 404 ({detail}): the Experiment, namespace {namespace} or Katib itself (the "
-            f"experiments.{API_VERSION} API) is missing; install Katib or fix --namespace"
-        )
-    return f"the Kubernetes API answered HTTP {status}: {detail}"
-
-
-@contextlib.contextmanager
-def _api_errors(action: str, namespace: str, name: str) -> Iterator[None]:
-    """Turn the SDK's failures to talk to the API into one :class:`KatibError`."""
-    try:
-        yield
-    except Exception as error:
-        cause = _api_cause(error)
-        if cause is None and not isinstance(error, (RuntimeError, TimeoutError)):
-            raise  # not an API failure: a bug, keep its traceback
-        reason = _explain(cause, namespace, name) if cause is not None else first_line(error)
-        raise KatibError(
-            f"could not {action} Katib Experiment {namespace}/{name}: {reason}"
-        ) from error
+def _api_errors(action: str, namespace: str, name: str) -> Any:
+    """The SDK's failures to talk to the API as one :class:`KatibError`."""
+    return api_errors(action, "Katib Experiment", EXPERIMENT, namespace, name, KatibError)
 
 
 class _DebugLog(io.TextIOBase):
@@ -222,16 +140,10 @@ def _wait(
                 name, namespace, timeout=timeout_s, polling_interval=interval
             )
     except (TimeoutError, RuntimeError) as error:  # the SDK's errors for API failures too
-        cause = _api_cause(error)
-        if cause is not None:
-            reason = _explain(cause, namespace, name)
-            raise KatibError(f"could not follow Katib Experiment {where}: {reason}") from error
-        if isinstance(error, TimeoutError):
-            raise KatibError(
-                f"Katib Experiment {where} did not succeed within {timeout_s:g} s; it keeps "
-                f"running in the cluster: follow it with `kubectl get experiment {name} -n "
-                f"{namespace}`, or raise --timeout"
-            ) from error
+        args = ("Katib Experiment", EXPERIMENT, namespace, name, timeout_s, KatibError)
+        known = wait_failure(error, *args, remedy=", or raise --timeout")
+        if known is not None:
+            raise known from error
         raise KatibError(
             f"Katib Experiment {where} failed ({_failed_reason(katib, name, namespace)}); see "
             f"`kubectl describe experiment {name} -n {namespace}`, {_trials_hint(name, namespace)}"

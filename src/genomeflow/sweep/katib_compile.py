@@ -51,6 +51,7 @@ from kubernetes import client as k8s
 
 from genomeflow.cluster import ClusterSettings
 from genomeflow.errors import ConfigError
+from genomeflow.kube.api import DEFAULT_NAMESPACE
 from genomeflow.sweep.hyperparameters import usable_names
 from genomeflow.sweep.katib_metrics import METRICS_FILTER, PRINTED_METRICS, katib_metric
 from genomeflow.sweep.katib_parameters import parameter_spec
@@ -62,7 +63,6 @@ logger = logging.getLogger(__name__)
 API_VERSION = "kubeflow.org/v1beta1"
 ALGORITHMS = {"random": "random", "grid": "grid", "bayes": "tpe"}  # see the module docstring
 KatibAlgorithm = Literal["spec", "hyperband"]
-DEFAULT_NAMESPACE = "kubeflow"  # Katib's own namespace in its standalone install and examples
 DEFAULT_PARALLEL = 3
 DEFAULT_FAILED = 3
 MEDIAN_MIN_TRIALS = 3  # Katib's medianstop default: finished trials before it compares
@@ -94,6 +94,7 @@ class KatibSettings:
         kfp_run_id: the pipeline run of the sweep step (its ``KFP_RUN_ID``): the trials' MLflow
             runs nest under that run's parent run; None outside a pipeline.
         cluster: image, GPU scheduling, resources, timeout and Secrets of the trial pods.
+        nodes: pods per trial; above 1 a trial is a PyTorchJob of that many pods.
     """
 
     dataset: str
@@ -109,6 +110,7 @@ class KatibSettings:
     kfp_run_id: str | None = None
     # the compiled pipeline's settings when run as its sweep step, else the defaults
     cluster: ClusterSettings = field(default_factory=ClusterSettings.from_env)
+    nodes: int = 1
 
 
 def experiment_name(base: str, unique: bool = True) -> str:
@@ -326,6 +328,7 @@ def compile_experiment(spec: SweepSpec, settings: KatibSettings) -> V1beta1Exper
         cluster=settings.cluster,
         mlflow_experiment=settings.mlflow_experiment,
         kfp_run_id=settings.kfp_run_id,
+        nodes=settings.nodes,
     )
     return V1beta1Experiment(
         api_version=API_VERSION,

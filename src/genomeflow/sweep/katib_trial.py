@@ -17,19 +17,25 @@ from typing import Any
 from kubeflow.katib import V1beta1ParameterSpec, V1beta1TrialParameterSpec, V1beta1TrialTemplate
 from kubernetes import client as k8s
 
-from genomeflow.cluster import ClusterSettings, SecretEnv
+from genomeflow.cluster import ClusterSettings
 from genomeflow.config import TrainConfig
 from genomeflow.errors import ConfigError
+from genomeflow.kube.pods import flag, flag_name, gpu_pod, gpu_resources, stage_env
+from genomeflow.kube.pytorchjob import CONTAINER as PYTORCH_CONTAINER
+from genomeflow.kube.pytorchjob import pytorch_job
 from genomeflow.metric_names import canonical_metric
 from genomeflow.sweep.katib_parameters import decimal_text
 from genomeflow.sweep.spec import SweepSpec
 
 CONTAINER = "training-container"  # the primary container name of Katib's examples
 TRIAL_NAME = "trialName"  # the trial parameter holding the trial's own name
-ISTIO_ANNOTATION = {"sidecar.istio.io/inject": "false"}  # as Katib's examples: no mesh sidecar
-KFP_RUN_ID = "KFP_RUN_ID"  # the pipeline run a stage's MLflow run nests under (tracking.runs)
 # `genomeflow train` settings a trial never takes from the sweep's settings: per-trial paths,
 # the hyperparameter sources already resolved into values, and --nproc (a trial is one process).
+# A PyTorchJob trial: Katib reads the metrics from the master pod's container and follows the
+# job's own conditions (the settings of Katib's PyTorchJob examples).
+JOB_ROLE_LABEL = "training.kubeflow.org/job-role"
+JOB_SUCCEEDED = 'status.conditions.#(type=="Succeeded")#|#(status=="True")#'
+JOB_FAILED = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
 NOT_TRIAL_FLAGS = frozenset(
     {"dataset", "output", "params", "params_file", "params_from_run", "checkpoints", "resume"}
     | {"nproc"}
@@ -43,76 +49,26 @@ def _trial_parameter(name: str) -> str:
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _flag_name(name: str) -> str:
-    """A setting's flag without its dashes (``learning_rate`` -> ``learning-rate``)."""
-    return name.replace("_", "-")
-
-
 def _flag(name: str, value: Any) -> str:
-    """One ``genomeflow train`` argument (``--learning-rate=0.001``, ``--no-compile``)."""
-    option = _flag_name(name)
-    if isinstance(value, bool):
-        return f"--{option}" if value else f"--no-{option}"
-    if isinstance(value, float):
-        value = decimal_text(value)
-    return f"--{option}={value}"
-
-
-def _secret_env(secret: SecretEnv) -> list[k8s.V1EnvVar]:
-    """Environment variables read from a Secret by reference: no value is ever written here."""
-
-    def ref(key: str, optional: bool) -> k8s.V1EnvVar:
-        selector = k8s.V1SecretKeySelector(name=secret.name, key=key, optional=optional or None)
-        return k8s.V1EnvVar(name=key, value_from=k8s.V1EnvVarSource(secret_key_ref=selector))
-
-    return [ref(key, False) for key in secret.keys] + [
-        ref(key, True) for key in secret.optional_keys
-    ]
-
-
-def _resources(cluster: ClusterSettings) -> k8s.V1ResourceRequirements:
-    heavy, gpu = cluster.heavy, cluster.gpu
-    limits = {"cpu": heavy.cpu_limit, "memory": heavy.memory_limit, gpu.resource: str(gpu.count)}
-    return k8s.V1ResourceRequirements(
-        requests={"cpu": heavy.cpu, "memory": heavy.memory},
-        limits={name: value for name, value in limits.items() if value is not None},
-    )
+    """One ``genomeflow train`` argument, numbers as plain decimals as Katib holds them."""
+    return flag(name, decimal_text(value) if isinstance(value, float) else value)
 
 
 def _trial_job(
     command: list[str], cluster: ClusterSettings, mlflow_experiment: str, kfp_run_id: str | None
 ) -> k8s.V1Job:
     """The trial's ``batch/v1`` Job: one GPU pod, never restarted nor retried (a failed trial is
-    Katib's to count), stopped after the cluster's GPU timeout, without an Istio sidecar (it
-    would keep the Job from completing). With ``kfp_run_id`` the trial's MLflow run nests under
-    that pipeline run's."""
-    env = [k8s.V1EnvVar(name="GENOMEFLOW_EXPERIMENT", value=mlflow_experiment)]
-    if kfp_run_id:
-        env.append(k8s.V1EnvVar(name=KFP_RUN_ID, value=kfp_run_id))
-    for secret in cluster.secrets:
-        env += _secret_env(secret)
+    Katib's to count), stopped after the cluster's GPU timeout. With ``kfp_run_id`` the trial's
+    MLflow run nests under that pipeline run's."""
     container = k8s.V1Container(
         name=CONTAINER,
         image=cluster.image,
         command=command,  # Katib's StdOut collector wraps `command`: it must be set, not args
-        env=env,
-        resources=_resources(cluster),
-    )
-    pod = k8s.V1PodSpec(
-        containers=[container],
-        node_selector={cluster.gpu.node_label: cluster.gpu.node_value},
-        tolerations=[
-            k8s.V1Toleration(key=cluster.gpu.taint_key, operator="Exists", effect="NoSchedule")
-        ],
-        restart_policy="Never",
-        image_pull_secrets=[k8s.V1LocalObjectReference(name=n) for n in cluster.image_pull_secrets]
-        or None,
-    )
-    template = k8s.V1PodTemplateSpec(
-        metadata=k8s.V1ObjectMeta(annotations=dict(ISTIO_ANNOTATION)), spec=pod
+        env=stage_env(cluster, mlflow_experiment, kfp_run_id),
+        resources=gpu_resources(cluster),
     )
     job = k8s.V1JobSpec(
-        template=template,
+        template=gpu_pod(container, cluster),
         backoff_limit=0,  # Kubernetes' default 6 would rerun a failed trial's pod 6 times
         active_deadline_seconds=cluster.gpu_timeout_s or None,
     )
@@ -146,6 +102,7 @@ def trial_template(
     cluster: ClusterSettings,
     mlflow_experiment: str,
     kfp_run_id: str | None = None,
+    nodes: int = 1,
 ) -> V1beta1TrialTemplate:
     """The trial template: ``genomeflow train`` with a ``${trialParameters.X}`` per searched
     parameter, each X defined once and referring to an Experiment parameter.
@@ -160,6 +117,8 @@ def trial_template(
         mlflow_experiment: the MLflow experiment the trials record their runs in.
         kfp_run_id: the pipeline run the sweep step belongs to: the trials' MLflow runs nest
             under its parent run.
+        nodes: pods per trial; above 1 each trial is a PyTorchJob (genomeflow.kube.pytorchjob)
+            whose master pod Katib reads the metrics from.
 
     Raises:
         ConfigError: a train flag no trial can take.
@@ -174,7 +133,7 @@ def trial_template(
     ] + [
         V1beta1TrialParameterSpec(
             name=_trial_parameter(name),
-            description=f"genomeflow train --{_flag_name(name)}",
+            description=f"genomeflow train --{flag_name(name)}",
             reference=name,
         )
         for name in names
@@ -185,8 +144,17 @@ def trial_template(
         dataset,
         f"--output={output.rstrip('/')}/${{trialParameters.{TRIAL_NAME}}}",
         *(_flag(name, value) for name, value in _fixed_flags(spec, train_flags, names).items()),
-        *(f"--{_flag_name(name)}=${{trialParameters.{_trial_parameter(name)}}}" for name in names),
+        *(f"--{flag_name(name)}=${{trialParameters.{_trial_parameter(name)}}}" for name in names),
     ]
+    if nodes > 1:
+        return V1beta1TrialTemplate(
+            primary_container_name=PYTORCH_CONTAINER,
+            primary_pod_labels={JOB_ROLE_LABEL: "master"},
+            success_condition=JOB_SUCCEEDED,
+            failure_condition=JOB_FAILED,
+            trial_parameters=trial_parameters,
+            trial_spec=pytorch_job(None, command, nodes, cluster, mlflow_experiment, kfp_run_id),
+        )
     return V1beta1TrialTemplate(
         primary_container_name=CONTAINER,
         trial_parameters=trial_parameters,

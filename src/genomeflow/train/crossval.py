@@ -72,7 +72,6 @@ def crossval_model(config: CrossvalConfig) -> CrossvalSummary | None:
 
     check_writable(config.output)
     processes = Processes.from_env()  # several under torchrun or --nproc; rank 0 writes
-    processes.require_local(config.dataset, config.output)
     config = resolve_hyperparameters(config)
     prepared = prepare(config)
     processes.start(prepared.runtime.device)

@@ -25,8 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from genomeflow.errors import InputError
-
 # A collective waits this long for the other processes (rank 0 scoring valid and writing a
 # checkpoint while the others wait) before it fails, so a dead process cannot hang the rest.
 COLLECTIVE_TIMEOUT = timedelta(minutes=60)
@@ -58,19 +56,6 @@ class Processes:
     @property
     def distributed(self) -> bool:
         return self.world > 1
-
-    def require_local(self, *paths: object) -> None:
-        """Several processes read and write this machine's files: refuse s3:// paths.
-
-        Raises:
-            InputError: a path is an s3:// URI.
-        """
-        remote = [str(p) for p in paths if str(p).startswith("s3://")]
-        if self.distributed and remote:
-            raise InputError(
-                f"{remote[0]}: {self.world} training processes read the data and rank 0 writes "
-                "on this machine; copy it here and give local folders"
-            )
 
     def start(self, device: str) -> str:
         """Join the process group (once) and return this process's device: ``cuda:<local

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,19 +20,16 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from genomeflow.errors import InputError
 from genomeflow.evaluate import Evaluation, evaluate_predictions
 from genomeflow.metric_names import HIGHER_IS_BETTER
 from genomeflow.models.batching import Collator, WindowData, loader, training_batches
 from genomeflow.models.inference import Runtime, sequence_probabilities
 from genomeflow.models.transformer import model_inputs
 from genomeflow.models.windows import Windows
+from genomeflow.train.checkpoints import BEST, LAST, has_last, load_last, save_last
 from genomeflow.train.distributed import Processes
 
 log = logging.getLogger(__name__)
-
-LAST, BEST = "last", "best.safetensors"  # checkpoint folder of the last epoch; best weights
-STATE = "trainer.json"
 
 
 @dataclass(frozen=True)
@@ -150,7 +146,7 @@ def fit(
     scaler = torch.amp.GradScaler(runtime.device, enabled=runtime.precision == "fp16")
     fingerprint = _fingerprint(model, schedule, train)
     result, start = FitResult(), 1
-    if resume and checkpoints is not None and (checkpoints / LAST / STATE).is_file():
+    if resume and has_last(checkpoints):
         result, start = _restore(checkpoints, fingerprint, model, optimizer, scheduler, scaler)
         log.info("resuming from %s after epoch %d", checkpoints / LAST, start - 1)
     elif resume:
@@ -286,25 +282,9 @@ def _fingerprint(model: Any, schedule: Schedule, train: Split) -> str:
 
 
 def _checkpoint(folder, fingerprint, model, optimizer, scheduler, scaler, result, improved) -> None:
-    """Save everything an exact resume needs; replace ``last/`` only once the new one is whole."""
-    import torch
+    """Save everything an exact resume needs; ``best`` weights too when this epoch improved."""
     from safetensors.torch import save_model
 
-    folder.mkdir(parents=True, exist_ok=True)
-    fresh, old = folder / f"{LAST}.partial", folder / f"{LAST}.old"
-    shutil.rmtree(fresh, ignore_errors=True)
-    fresh.mkdir()
-    save_model(model, str(fresh / "model.safetensors"))
-    torch.save(
-        {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        },
-        fresh / "state.pt",
-    )
     state = {
         "fingerprint": fingerprint,
         "history": result.history,
@@ -312,36 +292,20 @@ def _checkpoint(folder, fingerprint, model, optimizer, scheduler, scaler, result
         "best_value": result.best_value,
         "best_evaluation": result.best_evaluation.to_dict() if result.best_evaluation else None,
     }
-    (fresh / STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     if improved:
+        folder.mkdir(parents=True, exist_ok=True)
         save_model(model, str(folder / f"{BEST}.partial"))
         (folder / f"{BEST}.partial").replace(folder / BEST)
-    if (folder / LAST).exists():
-        (folder / LAST).replace(old)
-    fresh.replace(folder / LAST)
-    shutil.rmtree(old, ignore_errors=True)
+    tensors = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+    save_last(folder, model, {**tensors, "scaler": scaler.state_dict()}, state)
 
 
 def _restore(folder, fingerprint, model, optimizer, scheduler, scaler) -> tuple[FitResult, int]:
     """Load the last checkpoint into the model and optimiser; returns the state and next epoch."""
-    import torch
-    from safetensors.torch import load_model
-
-    last = folder / LAST
-    state = json.loads((last / STATE).read_text(encoding="utf-8"))
-    if state["fingerprint"] != fingerprint:
-        raise InputError(
-            f"{last}: these checkpoints come from a run with other settings or data; resume "
-            "with the same settings, or give a new --checkpoints folder"
-        )
-    load_model(model, str(last / "model.safetensors"), device=str(next(model.parameters()).device))
-    saved = torch.load(last / "state.pt", weights_only=True)
+    state, saved = load_last(folder, fingerprint, model)
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     scaler.load_state_dict(saved["scaler"])
-    torch.set_rng_state(saved["rng_cpu"])
-    if saved["rng_cuda"]:
-        torch.cuda.set_rng_state_all(saved["rng_cuda"])
     best = state["best_evaluation"]
     result = FitResult(
         history=state["history"],

@@ -4,10 +4,8 @@ seeded masking, one optimiser step, running metrics and resumable state."""
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import random
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,14 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from genomeflow.errors import InputError
 from genomeflow.models.batching import Collator
 from genomeflow.models.inference import Runtime
 from genomeflow.models.transformer import model_inputs
 from genomeflow.models.windows import encode_windows
 from genomeflow.tokenise.corpus import cut
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
-from genomeflow.train.loop import LAST, STATE
+from genomeflow.train.checkpoints import load_last, save_last
 
 SEGMENT = 20_000  # residues tokenised at a time, so chromosome-sized records stay cheap
 ENCODE_BATCH = 64  # segments per tokeniser call
@@ -181,23 +178,9 @@ class Meter:
 
 def save_state(folder: Path, model: Any, optimizer: Any, scaler: Any, state: dict) -> None:
     """Everything an exact resume needs in ``folder/last``, replaced only once whole."""
-    from safetensors.torch import save_model
-
-    folder.mkdir(parents=True, exist_ok=True)
-    fresh, old = folder / f"{LAST}.partial", folder / f"{LAST}.old"
-    shutil.rmtree(fresh, ignore_errors=True)
-    fresh.mkdir()
-    save_model(model, str(fresh / "model.safetensors"))
-    rng_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    saved = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()}
-    torch.save(
-        {**saved, "rng_cpu": torch.get_rng_state(), "rng_cuda": rng_cuda}, fresh / "state.pt"
+    save_last(
+        folder, model, {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()}, state
     )
-    (fresh / STATE).write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
-    if (folder / LAST).exists():
-        (folder / LAST).replace(old)
-    fresh.replace(folder / LAST)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_state(folder: Path, fingerprint: str, model: Any, optimizer: Any, scaler: Any) -> dict:
@@ -206,21 +189,7 @@ def load_state(folder: Path, fingerprint: str, model: Any, optimizer: Any, scale
     Raises:
         InputError: it was written by a run with other settings or data.
     """
-    from safetensors.torch import load_model
-
-    last = folder / LAST
-    state = json.loads((last / STATE).read_text(encoding="utf-8"))
-    if state.get("fingerprint") != fingerprint:
-        raise InputError(
-            f"{last}: these checkpoints come from a run with other settings or data; resume "
-            "with the same settings (only --steps/--epochs may change), or give a new "
-            "--checkpoints folder"
-        )
-    load_model(model, str(last / "model.safetensors"), device=str(next(model.parameters()).device))
-    saved = torch.load(last / "state.pt", weights_only=True)
+    state, saved = load_last(folder, fingerprint, model, " (only --steps/--epochs may change)")
     optimizer.load_state_dict(saved["optimizer"])
     scaler.load_state_dict(saved["scaler"])
-    torch.set_rng_state(saved["rng_cpu"])
-    if saved["rng_cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(saved["rng_cuda"])
     return state

@@ -127,11 +127,11 @@ def pretrain_model(config: PretrainConfig) -> PretrainSummary | None:
     from genomeflow.models.inference import Runtime
     from genomeflow.tracking import active_run
     from genomeflow.train import mlm
-    from genomeflow.train.loop import LAST, STATE, _parameter_groups
+    from genomeflow.train.checkpoints import LAST, has_last
+    from genomeflow.train.loop import _parameter_groups
 
     check_writable(config.output)
     processes = Processes.from_env()  # several under torchrun or --nproc; rank 0 writes
-    processes.require_local(*config.inputs, config.output)
     tokenizer, sequences, inputs = open_corpus(config)
     max_length = context_length(config.architecture, config.max_length)
     stream = mlm.WindowStream(sequences, tokenizer, max_length, config.shuffle_buffer, config.seed)
@@ -159,7 +159,7 @@ def pretrain_model(config: PretrainConfig) -> PretrainSummary | None:
     fingerprint = _fingerprint(config, spec, tokenizer, inputs, corpus)
     checkpoints = Path(config.checkpoints or f"{config.output}.checkpoints")
     state: dict[str, Any] = {"step": 0, "history": [], "interval": None, "epoch": None}
-    if (checkpoints / LAST / STATE).is_file():
+    if has_last(checkpoints):
         if not config.resume:
             raise InputError(
                 f"{checkpoints}: checkpoints of an earlier run are there; pass --resume to "

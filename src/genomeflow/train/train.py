@@ -51,9 +51,9 @@ from genomeflow.storage import (
 )
 from genomeflow.sweep.katib_metrics import KATIB_METRICS
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
+from genomeflow.train.checkpoints import foreign, has_last
 from genomeflow.train.distributed import Processes
 from genomeflow.train.loop import (
-    LAST,
     FitResult,
     Runtime,
     Schedule,
@@ -250,7 +250,6 @@ def train_model(config: TrainConfig) -> TrainSummary | None:
 
     check_writable(config.output)  # before hours of training, not after
     processes = Processes.from_env()  # several under torchrun or --nproc; rank 0 writes
-    processes.require_local(config.dataset, config.output)
     config = resolve_hyperparameters(config)
     prepared = prepare(config)
     processes.start(prepared.runtime.device)
@@ -261,12 +260,13 @@ def train_model(config: TrainConfig) -> TrainSummary | None:
     checkpoints = Path(config.checkpoints or f"{config.output}.checkpoints")
     # The folder is removed once the model is written: it must be genomeflow's to remove.
     check_outputs([config.dataset, config.output], [checkpoints], exists_check=False)
-    if checkpoints.exists() and any(checkpoints.iterdir()) and not (checkpoints / LAST).exists():
+    if foreign(checkpoints):
         raise InputError(
-            f"{checkpoints}: holds files that are not genomeflow checkpoints, and the folder is "
-            "removed after training; choose another --checkpoints folder"
+            f"{checkpoints}: holds files that are not genomeflow checkpoints "
+            f"({', '.join(foreign(checkpoints)[:3])}), and the folder is removed after training; "
+            "choose another --checkpoints folder"
         )
-    if (checkpoints / LAST).exists() and not config.resume:
+    if has_last(checkpoints) and not config.resume:
         raise InputError(
             f"{checkpoints}: checkpoints of an earlier run are there; pass --resume to continue "
             "it, or delete the folder to start again"

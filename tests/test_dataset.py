@@ -140,14 +140,17 @@ def test_three_protein_classes_get_no_reverse_complement(tmp_path):
 def test_rows_are_written_a_batch_at_a_time_whatever_the_batch(
     tmp_path, classes, tokeniser, monkeypatch
 ):
-    """The stage streams: rows go out in batches of ENCODE_BATCH per split, and the dataset, its
-    Parquet files and its manifest do not depend on how many rows a batch holds."""
+    """The stage streams: rows go out in batches of ENCODE_BATCH per split, the per-record
+    labels, hashes and splits are worked on a BLOCK at a time in mapped files, and the dataset,
+    its Parquet files and its manifest depend on neither size."""
+    import genomeflow.data.columns as columns
     import genomeflow.data.rows as rows
 
     settings = {"chunk_size": 50, "chunk_overlap": 10}
     whole = build(classes, tokeniser, tmp_path / "whole", **settings)
     batches = []
     monkeypatch.setattr(rows, "ENCODE_BATCH", 7)
+    monkeypatch.setattr(columns, "BLOCK", 5)  # every record array spans several blocks
     original = rows.RowWriter._flush
     monkeypatch.setattr(
         rows.RowWriter, "_flush", lambda self, split: batches.append(split) or original(self, split)

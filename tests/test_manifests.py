@@ -477,7 +477,7 @@ def test_rbac_lets_the_pipeline_runner_drive_katib():
                 granted |= set(rule["verbs"])
         return granted
 
-    for resource in ("experiments", "trials", "suggestions"):
+    for resource in ("experiments", "trials", "suggestions", "pytorchjobs"):
         assert {"create", "get", "list", "watch", "delete"} <= verbs("kubeflow.org", resource)
     for resource in ("pods", "pods/log"):
         assert {"get", "list", "watch"} <= verbs("", resource)

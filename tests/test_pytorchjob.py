@@ -37,6 +37,7 @@ from genomeflow.kube.pods import stage_command
 from genomeflow.kube.pytorchjob import CONTAINER, job_name, pytorch_job
 from genomeflow.kube.stage_job import run_stage_job
 from genomeflow.kube.training_client import TrainingJobError, run_job
+from genomeflow.services.process import free_port
 from helpers import JsonAnswers
 
 PATH = "/apis/kubeflow.org/v1/namespaces/{}/pytorchjobs"
@@ -222,8 +223,6 @@ class FakeTrainingOperator:
     def run_pods(self, name: str) -> None:
         """What the operator and the kubelet do, on this machine: every replica's container
         command with the pod's variables (Secrets stand for themselves: this environment)."""
-        from genomeflow.services.process import free_port
-
         spec = self.jobs[name]["spec"]
         replicas = [
             (kind, index)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from genomeflow import __version__
 from genomeflow.config import DatasetConfig
+from genomeflow.data.columns import blocks, scratch_array
 from genomeflow.data.rows import RowWriter, Tally, length_summary
 from genomeflow.data.sources import (
     CLUSTER_LOG,
@@ -94,21 +95,22 @@ def write_rows(
     splits: np.ndarray,
     writer: RowWriter,
     total: int,
-) -> bytearray:
+) -> np.ndarray:
     """The second pass: read the records again, chunk them, augment the train split, write.
 
     Args:
         splits: the split (index into SPLITS) of each group.
 
     Returns:
-        Per group, whether it gave any row (a record shorter than a chunk gives none).
+        Per group, 1 when it gave any row (a record shorter than a chunk gives none), else 0.
     """
     augment = (
         alphabet.is_nucleic if config.reverse_complement is None else config.reverse_complement
     )
-    split_of = bytes(splits.astype(np.int8))  # bytes index fastest, once per record
+    split_of = memoryview(splits)  # indexed once per record: a memoryview's ints are fastest
     groups = grouping.index.tolist() if grouping.index is not None else None
-    filled = bytearray(len(split_of))
+    marks = scratch_array(writer.folder / "filled.u8", np.uint8, len(splits))
+    filled = memoryview(marks)
     progress = tqdm(total=total, desc="writing rows", unit="seq", unit_scale=True, disable=None)
     with progress:
         for ordinal, (record, label) in enumerate(labelled(config)):
@@ -122,7 +124,7 @@ def write_rows(
                     flipped = reverse_complement(residues, alphabet)
                     writer.add(split, f"{row_id}|rc", name, flipped, label, "-")
             progress.update()
-    return filled
+    return marks
 
 
 def build_dataset(config: DatasetConfig) -> DatasetSummary:
@@ -141,11 +143,36 @@ def build_dataset(config: DatasetConfig) -> DatasetSummary:
         config.reverse_complement,
     )
     tokenizer.metadata["alphabet"] = alphabet.value  # the dataset's copy records it
-    sources = read_sources(config, grouping_method(config, alphabet))
-    grouping = group_records(config, sources, alphabet)
-    splits = assign_groups(
-        sources.labels, sources.label_names, config.split, config.seed, grouping.index
+    with atomic_directory(config.output) as folder:
+        scratch = folder / ROWS_FOLDER  # per-record arrays and row streams; removed when done
+        scratch.mkdir()
+        sources = read_sources(config, grouping_method(config, alphabet), scratch)
+        grouping = group_records(config, sources, alphabet)
+        splits = assign_groups(
+            sources.labels, sources.label_names, config.split, config.seed, grouping.index, scratch
+        )
+        manifest = _write(config, folder, scratch, tokenizer, alphabet, sources, grouping, splits)
+    counts = manifest["rows"]
+    truncated = sum(manifest["truncated_rows"].values())
+    return DatasetSummary(
+        str(config.output), sources.label_names, counts, truncated, grouping.description
     )
+
+
+def _write(
+    config: DatasetConfig,
+    folder: Path,
+    scratch: Path,
+    tokenizer: GenomeTokenizer,
+    alphabet: Alphabet,
+    sources: Sources,
+    grouping: Grouping,
+    splits: np.ndarray,
+) -> dict[str, Any]:
+    """The second pass and the saved dataset (Arrow, Parquet, tokeniser, manifest) in
+    ``folder``; returns the manifest."""
+    import datasets
+
     features = datasets.Features(
         {
             "id": datasets.Value("string"),
@@ -157,40 +184,33 @@ def build_dataset(config: DatasetConfig) -> DatasetSummary:
             "attention_mask": datasets.Sequence(datasets.Value("int8")),
         }
     )
-    with atomic_directory(config.output) as folder:
-        scratch = folder / ROWS_FOLDER
-        scratch.mkdir()
-        writer = RowWriter(scratch, features, tokenizer, config.max_length, sources.label_names)
-        with writer:
-            filled = write_rows(config, alphabet, grouping, splits, writer, len(sources.labels))
-        tallies = writer.tallies
-        if tokenizer.foreign:
-            _check_unknown(tallies["train"], config.tokeniser)
-        record_splits = _record_splits(config, sources, grouping, splits, filled)
-        # Memory-mapped: saving copies the streams shard by shard, never whole into memory.
-        dataset = datasets.DatasetDict(
-            {split: datasets.Dataset.from_file(str(writer.path(split))) for split in SPLITS}
-        )
-        dataset.save_to_disk(str(folder))
-        (folder / "parquet").mkdir()
-        for split in SPLITS:
-            dataset[split].to_parquet(str(folder / "parquet" / f"{split}.parquet"))
-        del dataset
-        shutil.rmtree(scratch)
-        (folder / TOKENISER_FOLDER).mkdir()
-        tokenizer.save(folder / TOKENISER_FOLDER)
-        if grouping.description["method"] == "similarity":
-            _write_clusters(folder, sources, grouping, record_splits)
-        manifest = _manifest(config, tokenizer, alphabet, sources, grouping, tallies)
-        # Loaders check these, so a damaged split or tokeniser is named, not half-read.
-        names = [f"parquet/{split}.parquet" for split in SPLITS]
-        manifest["files"] = file_digests(folder, [*names, f"{TOKENISER_FOLDER}/tokenizer.json"])
-        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    counts = manifest["rows"]
-    truncated = sum(manifest["truncated_rows"].values())
-    return DatasetSummary(
-        str(config.output), sources.label_names, counts, truncated, grouping.description
+    writer = RowWriter(scratch, features, tokenizer, config.max_length, sources.label_names)
+    with writer:
+        filled = write_rows(config, alphabet, grouping, splits, writer, len(sources.labels))
+    tallies = writer.tallies
+    if tokenizer.foreign:
+        _check_unknown(tallies["train"], config.tokeniser)
+    record_splits = _record_splits(config, sources, grouping, splits, filled)
+    # Memory-mapped: saving copies the streams shard by shard, never whole into memory.
+    dataset = datasets.DatasetDict(
+        {split: datasets.Dataset.from_file(str(writer.path(split))) for split in SPLITS}
     )
+    dataset.save_to_disk(str(folder))
+    (folder / "parquet").mkdir()
+    for split in SPLITS:
+        dataset[split].to_parquet(str(folder / "parquet" / f"{split}.parquet"))
+    del dataset
+    (folder / TOKENISER_FOLDER).mkdir()
+    tokenizer.save(folder / TOKENISER_FOLDER)
+    if grouping.description["method"] == "similarity":
+        _write_clusters(folder, sources, grouping, record_splits)
+    manifest = _manifest(config, tokenizer, alphabet, sources, grouping, tallies)
+    shutil.rmtree(scratch)
+    # Loaders check these, so a damaged split or tokeniser is named, not half-read.
+    names = [f"parquet/{split}.parquet" for split in SPLITS]
+    manifest["files"] = file_digests(folder, [*names, f"{TOKENISER_FOLDER}/tokenizer.json"])
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
 
 
 def _manifest(
@@ -237,14 +257,20 @@ def _record_splits(
     sources: Sources,
     grouping: Grouping,
     splits: np.ndarray,
-    filled: bytearray,
-) -> np.ndarray:
-    """The split of each source record (-1: its group gave no rows); adds the count of source
-    sequences per split to the grouping, and warns when clusters were too coarse for --split."""
-    groups = grouping.index if grouping.index is not None else np.arange(len(sources.labels))
-    has_rows = np.frombuffer(bytes(filled), dtype=np.uint8).astype(bool)
-    held = np.where(has_rows[groups], splits[groups], -1) if groups.size else groups
-    per_split = np.bincount(held[held >= 0], minlength=len(SPLITS))
+    filled: np.ndarray,
+) -> np.ndarray | None:
+    """The split of each source record of grouped inputs (-1: its group gave no rows; None for
+    one record per group); adds the count of source sequences per split to the grouping, and
+    warns when clusters were too coarse for --split."""
+    if grouping.index is None:  # a group per record: counted a block at a time
+        held = None
+        per_split = np.zeros(len(SPLITS), np.int64)
+        for part in blocks(splits.size):
+            per_split += np.bincount(splits[part][filled[part] > 0], minlength=len(SPLITS))
+    else:
+        groups = grouping.index
+        held = np.where(filled[groups] > 0, splits[groups], -1) if groups.size else groups
+        per_split = np.bincount(held[held >= 0], minlength=len(SPLITS))
     grouping.description["source_sequences"] = dict(zip(SPLITS, per_split.tolist(), strict=True))
     shares = per_split / max(len(sources.labels), 1)
     if grouping.description["method"] == "similarity" and any(

@@ -5,18 +5,19 @@ clusters of similar sequences)."""
 from __future__ import annotations
 
 import logging
-from array import array
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from genomeflow.config import DatasetConfig
+from genomeflow.data.columns import Column, blocks, count_values
 from genomeflow.data.similarity import cluster_records, default_identity
 from genomeflow.data.split import group_strata
-from genomeflow.errors import ConfigError
+from genomeflow.errors import ConfigError, InputError
 from genomeflow.io.labels import label_from_path, labelled_records
 from genomeflow.io.sequences import SequenceRecord
 from genomeflow.sequence.alphabet import Alphabet
@@ -33,7 +34,8 @@ class Sources:
 
     Attributes:
         label_names: the class names (file order, or sorted labels of a label table).
-        labels: the label (index into ``label_names``) of each source sequence.
+        labels: the label (index into ``label_names``) of each source sequence (uint16, mapped
+            from the scratch folder when one is given).
         ids: the record ids, kept only when a group can hold several sequences (duplicate ids
             allowed, or --group-by similarity).
         records: the records with their labels, kept only for MMseqs2 clustering.
@@ -46,7 +48,7 @@ class Sources:
 
     def counts(self) -> dict[str, int]:
         """Source sequences per label, by label name."""
-        totals = np.bincount(self.labels, minlength=len(self.label_names))
+        totals = count_values(self.labels, len(self.label_names))
         return dict(sorted(zip(self.label_names, totals.tolist(), strict=True)))
 
 
@@ -85,43 +87,65 @@ def labelled(config: DatasetConfig, check_ids: bool = False):
     )
 
 
-def read_sources(config: DatasetConfig, method: str) -> Sources:
-    """The first pass: label (and, where groups need them, id) of every source sequence."""
+def read_sources(config: DatasetConfig, method: str, scratch: Path | None = None) -> Sources:
+    """The first pass: label (and, where groups need them, id) of every source sequence.
+
+    The labels and id hashes go to files in ``scratch`` (genomeflow.data.columns): a few bytes
+    a record on disk, not in memory. None keeps them in memory (small inputs, tests).
+    """
     codes: dict[str, int] = {}
-    labels, hashes = array("q"), array("q")
+    place = (lambda name: scratch / name) if scratch is not None else (lambda name: None)
+    labels = Column(place("labels.u16"), "H")
+    hashes = Column(place("id_hashes.i64"), "q")
     keep_ids = method == "similarity" or config.allow_duplicate_ids
     ids: list[str] | None = [] if keep_ids else None
     records: list[tuple[SequenceRecord, str]] | None = [] if method == "similarity" else None
     stream = tqdm(labelled(config), desc="reading", unit="seq", unit_scale=True, disable=None)
     for record, label in stream:
-        labels.append(codes.setdefault(label, len(codes)))
+        code = codes.setdefault(label, len(codes))
+        if code > MAX_LABELS:
+            raise InputError(
+                f"{record.id}: label {label!r} is the {code + 1}th; a dataset holds at most "
+                f"{MAX_LABELS + 1} labels; check the label table's label column"
+            )
+        labels.append(code)
         hashes.append(id_hash(record.id))
         if ids is not None:
             ids.append(record.id)
         if records is not None:
             records.append((record, label))
     if not config.allow_duplicate_ids:
-        _check_unique_ids(config, np.frombuffer(hashes, dtype=np.int64))
+        _check_unique_ids(config, hashes.mapped())
+    hashes.discard()
     if config.label_table is None:
         label_names = list(config.labels or [label_from_path(p) for p in config.inputs])
     else:
         label_names = sorted(codes)
-    recode = np.array([label_names.index(name) for name in codes], dtype=np.int64)
-    coded = recode[np.frombuffer(labels, dtype=np.int64)] if codes else np.empty(0, np.int64)
+    coded = labels.mapped()
+    recode = np.array([label_names.index(name) for name in codes] or [0], dtype=np.uint16)
+    for part in blocks(coded.size):  # codes in first-seen order -> label_names order
+        coded[part] = recode[coded[part]]
     return Sources(label_names, coded, ids, records)
+
+
+MAX_LABELS = 2**16 - 1  # label codes are uint16
 
 
 id_hash = hash  # 64 bits of a record id, for the repeat check (salted per process: fine here)
 
 
 def _check_unique_ids(config: DatasetConfig, hashes: np.ndarray) -> None:
-    """Raise the reader's own error for a repeated id, holding 8 bytes per record meanwhile.
+    """Raise the reader's own error for a repeated id, from the sorted id hashes.
 
     Equal hashes are rare without a repeated id; when there are any, the files are read again
     with the exact check, which names the record and the file (or finds no repeat at all).
     """
-    ordered = np.sort(hashes)
-    if np.any(ordered[1:] == ordered[:-1]):
+    hashes.sort()  # in place: in the mapped file, not a copy in memory
+    equal = any(
+        np.any(hashes[part.start + 1 : part.stop + 1] == hashes[part])
+        for part in blocks(max(hashes.size - 1, 0))
+    )
+    if equal:
         for _ in labelled(config, check_ids=True):
             pass
 

@@ -12,9 +12,11 @@ import random
 from array import array
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from genomeflow.data.columns import blocks, count_values, scratch_array
 from genomeflow.errors import InputError
 
 SPLITS = ("train", "valid", "test")
@@ -70,13 +72,14 @@ def assign_groups(
     proportions: Sequence[float],
     seed: int,
     groups: np.ndarray | None = None,
+    scratch: Path | None = None,
 ) -> np.ndarray:
     """Assign every group to a split, stratified by label.
 
     Each class's groups are shuffled and laid end to end, each as long as its number of
     sequences; a group goes to the split its middle falls in, so the splits hold about
     ``proportions`` of the sequences. With one sequence per group this is an exact division.
-    A few bytes per sequence are held (no ids): this is what lets the dataset stage stream.
+    No ids are held: this is what lets the dataset stage stream.
 
     Args:
         labels: the label (index into ``label_names``) of each source sequence, in input order.
@@ -86,6 +89,8 @@ def assign_groups(
         groups: the group index of each source sequence (numbered by first appearance); a group
             goes to one split whole, under its majority label (:func:`group_strata`). None:
             every sequence is its own group.
+        scratch: a folder for the per-sequence arrays when every sequence is its own group
+            (genomeflow.data.columns: mapped files, not memory); None keeps them in memory.
 
     Returns:
         The split (index into :data:`SPLITS`) of each group, as int8.
@@ -93,8 +98,7 @@ def assign_groups(
     Raises:
         InputError: a split would be empty or hold a single class.
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    counts = np.bincount(labels, minlength=len(label_names)).tolist()
+    counts = count_values(labels, len(label_names)).tolist()
     sources = {name: n for name, n in zip(label_names, counts, strict=True) if n}
     if len(sources) < 2:
         found = ", ".join(sorted(sources)) or "none"
@@ -102,33 +106,89 @@ def assign_groups(
             f"a classifier needs at least two classes, found {len(sources)} ({found}); give "
             "one FASTA file per class or a label table with several labels"
         )
-    strata, _ = group_strata(labels, label_names, groups)
-    sizes = np.ones(labels.size, np.int64) if groups is None else np.bincount(groups)
+    if groups is None:
+        assignment = _assign_sequences(labels, label_names, proportions, seed, counts, scratch)
+        held, units = assignment, counts
+    else:
+        labels = np.asarray(labels, dtype=np.int64)  # grouped inputs hold their ids anyway
+        strata, _ = group_strata(labels, label_names, groups)
+        assignment = _assign_grouped(strata, label_names, proportions, seed, np.bincount(groups))
+        held, units = assignment[groups], np.bincount(strata, minlength=len(label_names)).tolist()
+    seen = np.zeros(len(SPLITS) * len(label_names), np.int64)
+    for part in blocks(labels.size):
+        pairs = held[part].astype(np.int64) * len(label_names) + labels[part]
+        seen += np.bincount(pairs, minlength=seen.size)
+    for index, split in enumerate(SPLITS):
+        classes = np.flatnonzero(seen.reshape(len(SPLITS), -1)[index])
+        if classes.size < 2:
+            names = ", ".join(sorted(label_names[c] for c in classes)) or "none"
+            smallest = min(sources, key=lambda name: (sources[name], name))
+            clustered = groups is not None and int(groups.max()) + 1 < labels.size
+            raise InputError(
+                f"the {split} split would hold {classes.size} class(es) ({names}): class "
+                f"{smallest!r} has only {sources[smallest]} sequences"
+                + (
+                    f" in {units[label_names.index(smallest)]} groups of similar sequences"
+                    if clustered
+                    else ""
+                )
+                + "; add sequences or change --split"
+                + (" (or lower the grouping: --group-by, --min-identity)" if clustered else "")
+            )
+    return assignment
+
+
+def _assign_sequences(
+    labels: np.ndarray,
+    label_names: Sequence[str],
+    proportions: Sequence[float],
+    seed: int,
+    counts: list[int],
+    scratch: Path | None,
+) -> np.ndarray:
+    """:func:`assign_groups` of one sequence per group: each class's shuffled sequence numbers
+    divided by :func:`split_counts`, a block at a time."""
+    place = (lambda name: scratch / name) if scratch is not None else (lambda name: None)
+    assignment = scratch_array(place("splits.i8"), np.int8, labels.size)
+    for name in sorted(label_names):
+        code = label_names.index(name)
+        members = scratch_array(place(f"members_{code}.i64"), np.int64, counts[code])
+        filled = 0
+        for part in blocks(labels.size):
+            found = np.flatnonzero(labels[part] == code) + part.start
+            members[filled : filled + found.size] = found
+            filled += found.size
+        # random.shuffle's permutation depends on the length only: shuffling sequence numbers
+        # moves them exactly as shuffling the ids would.
+        random.Random(f"{seed}:{name}").shuffle(members)
+        start = 0
+        for split, count in enumerate(split_counts(counts[code], proportions)):
+            for part in blocks(count):
+                assignment[members[start + part.start : start + part.stop]] = split
+            start += count
+        del members
+        if scratch is not None:
+            place(f"members_{code}.i64").unlink(missing_ok=True)
+    return assignment
+
+
+def _assign_grouped(
+    strata: np.ndarray,
+    label_names: Sequence[str],
+    proportions: Sequence[float],
+    seed: int,
+    sizes: np.ndarray,
+) -> np.ndarray:
+    """:func:`assign_groups` of groups of ``sizes`` sequences: a group goes to the split its
+    middle falls in."""
     assignment = np.empty(strata.size, dtype=np.int8)
     for name in sorted(label_names):
         members = array("q", np.flatnonzero(strata == label_names.index(name)).tobytes())
-        # random.shuffle's permutation depends on the length only: shuffling group indices
-        # moves them exactly as shuffling the group ids would.
         random.Random(f"{seed}:{name}").shuffle(members)
         order = np.frombuffer(members, dtype=np.int64)
         ends = np.cumsum(split_counts(int(sizes[order].sum()), proportions))
         middles = np.cumsum(sizes[order]) - sizes[order] / 2
         assignment[order] = np.minimum(np.searchsorted(ends, middles, "right"), len(SPLITS) - 1)
-    held = assignment if groups is None else assignment[groups]  # per sequence
-    for index, split in enumerate(SPLITS):
-        classes = np.unique(labels[held == index])
-        if classes.size < 2:
-            names = ", ".join(sorted(label_names[c] for c in classes)) or "none"
-            smallest = min(sources, key=lambda name: (sources[name], name))
-            clustered = strata.size < labels.size
-            units = int(np.count_nonzero(strata == label_names.index(smallest)))
-            raise InputError(
-                f"the {split} split would hold {classes.size} class(es) ({names}): class "
-                f"{smallest!r} has only {sources[smallest]} sequences"
-                + (f" in {units} groups of similar sequences" if clustered else "")
-                + "; add sequences or change --split"
-                + (" (or lower the grouping: --group-by, --min-identity)" if clustered else "")
-            )
     return assignment
 
 

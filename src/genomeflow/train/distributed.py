@@ -2,11 +2,11 @@
 
 A process learns its place from the variables torchrun (and Kubeflow's training operator, which
 runs torchrun in every pod) sets: ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
-``MASTER_PORT``. ``genomeflow train --nproc N`` sets them itself for N processes on this machine
-(:func:`launch`). Every process holds the model and takes its share of each global batch, so
-``--batch-size`` is the global batch whatever the number of processes, and a checkpoint written
-by N processes resumes on M. Only rank 0 writes: checkpoints, the model folder, MLflow records
-and standard output.
+``MASTER_PORT``. ``genomeflow train --nproc N`` starts N processes on this machine itself
+(:func:`launch`), which meet through a file in a temporary folder instead of a port. Every
+process holds the model and takes its share of each global batch, so ``--batch-size`` is the
+global batch whatever the number of processes, and a checkpoint written by N processes resumes
+on M. Only rank 0 writes: checkpoints, the model folder, MLflow records and standard output.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,11 @@ import numpy as np
 # A collective waits this long for the other processes (rank 0 scoring valid and writing a
 # checkpoint while the others wait) before it fails, so a dead process cannot hang the rest.
 COLLECTIVE_TIMEOUT = timedelta(minutes=60)
+# --nproc: the processes meet through a file, not a port chosen ahead of time (a port probed
+# free can be taken by any process on the machine before rank 0 binds it).
+RENDEZVOUS_ENV = "GENOMEFLOW_RENDEZVOUS"
 POLL_S = 0.2  # how often the launcher looks at its processes
+GRACE_S = 10.0  # seconds the others get to exit on their own once one process has failed
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,13 @@ class Processes:
             torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // self.world))
         if not dist.is_initialized():
             backend = "nccl" if device == "cuda" else "gloo"
-            dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
+            dist.init_process_group(
+                backend,
+                init_method=os.environ.get(RENDEZVOUS_ENV, "env://"),
+                rank=self.rank,
+                world_size=self.world,
+                timeout=COLLECTIVE_TIMEOUT,
+            )
         return f"cuda:{self.local_rank}" if device == "cuda" else device
 
     def wrap(self, model: Any, device: str) -> Any:
@@ -139,14 +150,6 @@ class Processes:
                 dist.destroy_process_group()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def launch(argv: Sequence[str], processes: int) -> int:
     """Run ``genomeflow ARGV`` as ``processes`` ranks on this machine; returns the exit code.
 
@@ -155,8 +158,8 @@ def launch(argv: Sequence[str], processes: int) -> int:
     When a process fails the others are stopped, as they would wait in a collective until its
     timeout.
     """
-    port = str(free_port())
     with contextlib.ExitStack() as stack:
+        meeting = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="genomeflow-ddp-")))
         children, logs = [], []
         for rank in range(processes):
             environment = os.environ | {
@@ -164,8 +167,7 @@ def launch(argv: Sequence[str], processes: int) -> int:
                 "LOCAL_RANK": str(rank),
                 "WORLD_SIZE": str(processes),
                 "LOCAL_WORLD_SIZE": str(processes),
-                "MASTER_ADDR": "127.0.0.1",
-                "MASTER_PORT": port,
+                RENDEZVOUS_ENV: f"file://{meeting / 'rendezvous'}",
             }
             errors = stack.enter_context(tempfile.TemporaryFile("w+")) if rank else None
             if rank:
@@ -177,6 +179,11 @@ def launch(argv: Sequence[str], processes: int) -> int:
             while all(child.poll() in (None, 0) for child in children) and any(
                 child.poll() is None for child in children
             ):
+                time.sleep(POLL_S)
+            # The others usually fail the same check a moment later; rank 0's words are the
+            # ones to show, so they get a little time to finish before they are stopped.
+            deadline = time.monotonic() + GRACE_S
+            while any(child.poll() is None for child in children) and time.monotonic() < deadline:
                 time.sleep(POLL_S)
         finally:
             for child in children:

@@ -188,12 +188,13 @@ def measure_predict(work: Path, timer: Timer) -> list[Row]:
     del timer
     from genomeflow.config import DatasetConfig
     from genomeflow.data import build_dataset
+    from genomeflow.models.transformer import MANIFEST as MODEL_MANIFEST
     from suite_tokenise import _genomeflow
 
     tokeniser = _tokeniser(work)
     model = work / "scale_cnn_tiny"
     untracked = ["--tracking-uri", "none"]
-    if not (model / "manifest.json").exists():
+    if not (model / MODEL_MANIFEST).exists():
         dataset = work / "scale_train_dataset"
         shutil.rmtree(dataset, ignore_errors=True)
         inputs = [str(p) for p in reads(work, 10_000)]

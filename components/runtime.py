@@ -7,12 +7,15 @@ the component files stay thin and hold no logic.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from genomeflow.stages import run_command
+
+log = logging.getLogger(__name__)
 
 
 def run_step(
@@ -113,16 +116,19 @@ def run_sweep_step(
     experiment: str,
     metrics: Any,
     init_from: Any = None,
+    nodes: int = 1,
 ) -> None:
     """The sweep on this machine (Optuna) or as a Katib Experiment; ``auto`` picks Katib inside
     a Kubernetes pod. Katib trials read the dataset (and the ``init_from`` checkpoint) from the
-    object store and write their models under ``<result>-trials``; the best params land in the
-    result artifact either way."""
+    object store and write their models under ``<result>-trials``, each trial a PyTorchJob of
+    ``nodes`` pods when ``nodes`` > 1; the best params land in the result artifact either way."""
     from genomeflow.storage import download
 
     if backend == "auto":
         backend = "katib" if os.environ.get("KUBERNETES_SERVICE_HOST") else "local"
     if backend == "local":
+        if nodes > 1:
+            log.warning("nodes=%d applies to Katib trials; Optuna's run in this step", nodes)
         step = {**settings, "dataset": dataset.path, "output": result.path}
         run_step("sweep", merged(step, init_from=path_of(init_from)), experiment, metrics)
         return
@@ -130,5 +136,5 @@ def run_sweep_step(
     step = {**settings, "dataset": object_store_uri(dataset.uri), "output": trials}
     if init_from is not None:
         step["init_from"] = object_store_uri(init_from.uri)
-    run_step("sweep", {**step, "backend": "katib"}, experiment, metrics)
+    run_step("sweep", {**step, "backend": "katib", "nodes": nodes}, experiment, metrics)
     download(f"{trials}/best_params.json", Path(result.path) / "best_params.json")

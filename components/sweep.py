@@ -20,11 +20,13 @@ def sweep(
     settings: dict = {},
     experiment: str = "genomeflow",
     init_from: Input[Model] = None,
+    nodes: int = 1,
 ):
     """Tune transformer hyperparameters on the valid split (wandb-style spec as a mapping):
     Optuna here, a Katib Experiment on a cluster (backend auto, local or katib; in
     ``namespace``, default the step's own); every trial starts from ``init_from``'s weights
-    when given."""
+    when given. With ``nodes`` > 1 every Katib trial is a PyTorchJob of that many pods (the
+    cluster's GPUs each); Optuna's trials run in this step whatever ``nodes`` says."""
     import json
     import tempfile
 
@@ -40,4 +42,4 @@ def sweep(
         epochs=epochs,
         namespace=namespace,
     )
-    run_sweep_step(step, dataset, result, backend, experiment, metrics, init_from)
+    run_sweep_step(step, dataset, result, backend, experiment, metrics, init_from, nodes)

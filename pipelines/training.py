@@ -160,6 +160,7 @@ def build(cluster: ClusterSettings | None = None, pretrain: bool = False) -> Any
                     namespace=sweep_namespace,
                     settings=train_settings,
                     experiment=experiment,
+                    nodes=nodes,
                     **start,
                 ),
                 cluster,

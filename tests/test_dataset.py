@@ -7,7 +7,7 @@ import pytest
 from genomeflow.cli import main
 from genomeflow.config import DatasetConfig, TokeniseConfig
 from genomeflow.data import assign_splits, build_dataset
-from genomeflow.data.split import split_counts
+from genomeflow.data.split import SPLITS, split_counts
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.tokenise import train_tokeniser
 from helpers import MOTIF, fasta_text, planted_records, write_text
@@ -140,9 +140,10 @@ def test_three_protein_classes_get_no_reverse_complement(tmp_path):
 def test_rows_are_written_a_batch_at_a_time_whatever_the_batch(
     tmp_path, classes, tokeniser, monkeypatch
 ):
-    """The stage streams: rows go out in batches of ENCODE_BATCH per split, the per-record
-    labels, hashes and splits are worked on a BLOCK at a time in mapped files, and the dataset,
-    its Parquet files and its manifest depend on neither size."""
+    """The stage streams: rows are tokenised in batches of ENCODE_BATCH per split and written
+    in Arrow batches of about WRITE_BYTES, the per-record labels, hashes and splits are worked
+    on a BLOCK at a time in mapped files, and the dataset, its Parquet files and its manifest
+    depend on none of these sizes."""
     import genomeflow.data.columns as columns
     import genomeflow.data.rows as rows
 
@@ -151,12 +152,22 @@ def test_rows_are_written_a_batch_at_a_time_whatever_the_batch(
     batches = []
     monkeypatch.setattr(rows, "ENCODE_BATCH", 7)
     monkeypatch.setattr(columns, "BLOCK", 5)  # every record array spans several blocks
+    monkeypatch.setattr(rows, "WRITE_BYTES", 2000)
     original = rows.RowWriter._flush
     monkeypatch.setattr(
         rows.RowWriter, "_flush", lambda self, split: batches.append(split) or original(self, split)
     )
+    gathered = []  # tokeniser batches per Arrow batch written
+    write = rows.RowWriter._write
+    monkeypatch.setattr(
+        rows.RowWriter,
+        "_write",
+        lambda self, split: gathered.append(len(self._encoded[split])) or write(self, split),
+    )
     small = build(classes, tokeniser, tmp_path / "small", **settings)
     assert batches.count("train") >= len(whole["train"]) // 7  # many batches, not one
+    assert max(gathered) > 1  # an Arrow batch gathers several tokeniser batches...
+    assert sum(1 for n in gathered if n) > len(SPLITS)  # ...and a split is written in several
     for split in whole:
         assert small[split].data.table.equals(whole[split].data.table)
         parquet = [

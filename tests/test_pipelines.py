@@ -311,7 +311,7 @@ def test_every_pipeline_parameter_reaches_its_tasks_in_both_shapes(tmp_path, sha
         for body in spec["components"].values()
         if "train" in body.get("dag", {}).get("tasks", {})
     )
-    steps = ["train", "train-2", *(["pretrain"] if shape else [])]
+    steps = ["sweep", "train", "train-2", *(["pretrain"] if shape else [])]
     for step in steps:
         given = tasks[step]["inputs"]["parameters"]["nodes"]
         assert given == {"componentInputParameter": "pipelinechannel--nodes"}, step

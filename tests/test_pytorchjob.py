@@ -350,3 +350,27 @@ def test_a_refused_job_says_why(fake_operator, status, message):
     with pytest.raises(TrainingJobError, match="could not create PyTorchJob team-a/") as info:
         run_job(_job(), 5, fake_operator.client(), polling_interval=0.05)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_pipelines_sweep_step_makes_its_katib_trials_pytorchjobs(tmp_path, monkeypatch):
+    """The sweep step of the training pipeline passes its ``nodes`` to Katib: every trial is a
+    PyTorchJob of that many pods (the Experiment as --dry-run compiles it; no cluster here)."""
+    import genomeflow.components.runtime as runtime
+    import genomeflow.storage as storage
+    from genomeflow.config import SweepConfig
+    from genomeflow.sweep.katib import katib_sweep
+
+    steps = []
+    monkeypatch.setattr(runtime, "run_step", lambda *step, **_: steps.append(step))
+    monkeypatch.setattr(storage, "download", lambda *args, **kwargs: None)  # best_params.json
+    artifact = lambda uri: type("Artifact", (), {"uri": uri, "path": str(tmp_path)})()  # noqa: E731
+    spec = Path(__file__).resolve().parents[1] / "examples" / "sweeps" / "dna_promoter.yaml"
+    dataset, result = artifact("s3://bucket/ds"), artifact("minio://bucket/sweep")
+    runtime.run_sweep_step({"spec": str(spec)}, dataset, result, "katib", "gf", None, nodes=3)
+    ((command, settings, *_),) = steps
+    assert command == "sweep" and settings["nodes"] == 3 and settings["backend"] == "katib"
+    config = SweepConfig.from_mapping({**settings, "dry_run": True})
+    template = katib_sweep(config).experiment.spec.trial_template
+    assert template.trial_spec.kind == "PyTorchJob"
+    assert template.trial_spec.spec.pytorch_replica_specs["Worker"].replicas == 2
+    assert template.primary_container_name == CONTAINER

@@ -19,7 +19,7 @@ from genomeflow.cli import main
 from genomeflow.config import CrossvalConfig, SweepConfig, TrainConfig
 from genomeflow.data import load_dataset
 from genomeflow.errors import ConfigError, InputError
-from genomeflow.models.batching import Collator, training_batches
+from genomeflow.models.batching import Collator, inference_batches, training_batches
 from genomeflow.models.loading import load_classifier
 from genomeflow.models.transformer import ModelSpec, build_model, context_length, hf_config
 from genomeflow.models.windows import Windows, aggregate, encode_windows
@@ -205,6 +205,20 @@ def test_batches_are_seeded_complete_and_bucketed():
     assert batch["input_ids"].shape == (2, 8)  # padded to the longest, rounded up to 8
     assert batch["attention_mask"].sum().item() == 8 and batch["labels"].tolist() == [1, 0]
     assert Collator(1, 16, fixed=True)([([0, 2], 0)])["input_ids"].shape == (1, 16)
+
+
+def test_scoring_batches_fill_a_token_budget():
+    """Short windows share a forward pass by the many, long ones by the few; a window longer
+    than the budget goes alone; every window is scored once."""
+    lengths = np.array([5, 100, 3, 100, 50, 900])
+    batches = [b.tolist() for b in inference_batches(lengths, 10, max_tokens=200)]
+    assert batches == [[2, 0, 4], [1, 3], [5]]  # 3 x 50, 2 x 100, 1 x 900 tokens
+    assert inference_batches(lengths, 2, max_tokens=200)[0].tolist() == [2, 0]
+    assert [len(b) for b in inference_batches(lengths, 4)] == [4, 2]  # no budget: by count
+    many = np.random.default_rng(0).integers(1, 600, size=5000)
+    scored = inference_batches(many, 1024, max_tokens=4096)
+    assert sorted(np.concatenate(scored).tolist()) == list(range(5000))
+    assert all(len(b) == 1 or len(b) * many[b].max() <= 4096 for b in scored)
 
 
 def _checkpoint_epochs(folder: Path) -> int:

@@ -37,10 +37,25 @@ def training_batches(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def inference_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Batches of windows sorted by length (least padding); callers restore the order."""
+def inference_batches(
+    lengths: np.ndarray, batch_size: int, max_tokens: int | None = None
+) -> list[np.ndarray]:
+    """Batches of windows sorted by length (least padding); callers restore the order.
+
+    Each batch holds at most ``batch_size`` windows and, with ``max_tokens``, at most that many
+    tokens once padded to its longest window (a longer window goes alone): short windows then
+    share a forward pass by the hundred, long ones by the few, at the same memory.
+    """
     order = np.argsort(lengths, kind="stable")
-    return np.split(order, range(batch_size, len(order), batch_size))
+    if max_tokens is None:
+        return np.split(order, range(batch_size, len(order), batch_size))
+    cuts, start = [], 0
+    for position, width in enumerate(lengths[order].tolist()):
+        held = position - start + 1  # windows in the batch with this one, all <= width long
+        if position > start and (held * width > max_tokens or held > batch_size):
+            cuts.append(position)
+            start = position
+    return np.split(order, cuts)
 
 
 class Collator:

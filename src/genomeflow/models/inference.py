@@ -57,14 +57,21 @@ class Runtime:
         return torch.autocast(self.device, dtype=dtype, enabled=dtype is not None)
 
 
-def predict_windows(model: Any, windows: Windows, batch_size: int, runtime: Runtime) -> np.ndarray:
-    """Class probabilities of every window, shape (windows, classes), in window order."""
+def predict_windows(
+    model: Any,
+    windows: Windows,
+    batch_size: int,
+    runtime: Runtime,
+    max_tokens: int | None = None,
+) -> np.ndarray:
+    """Class probabilities of every window, shape (windows, classes), in window order; a
+    forward pass takes at most ``batch_size`` windows and ``max_tokens`` padded tokens."""
     import torch
 
     pad_id = model.config.pad_token_id
     collate = Collator(pad_id, _max_positions(model))
     data = WindowData(windows.input_ids, np.zeros(len(windows.input_ids), dtype=np.int64))
-    batches = inference_batches(windows.lengths, batch_size)
+    batches = inference_batches(windows.lengths, batch_size, max_tokens)
     out = np.zeros((len(windows.input_ids), model.config.num_labels), dtype=np.float64)
     model.eval()
     with torch.inference_mode():
@@ -93,11 +100,17 @@ def sequence_probabilities(
     runtime: Runtime,
     how: str = "mean",
     reverse: Windows | None = None,
+    max_tokens: int | None = None,
 ) -> np.ndarray:
     """Per-sequence probabilities: window probabilities aggregated ``how``; with ``reverse``
     (the other strand's windows), the mean of both strands' aggregated probabilities."""
-    rows = aggregate(predict_windows(model, windows, batch_size, runtime), windows, how)
+
+    def scored(side: Windows) -> np.ndarray:
+        probabilities = predict_windows(model, side, batch_size, runtime, max_tokens)
+        return aggregate(probabilities, side, how)
+
+    rows = scored(windows)
     if reverse is not None:
-        other = aggregate(predict_windows(model, reverse, batch_size, runtime), reverse, how)
+        other = scored(reverse)
         rows = (rows + other) / 2
     return rows

@@ -212,7 +212,7 @@ def _predict_models(work: Path) -> dict[str, Path]:
         if not any(model.glob("*.json")):
             shutil.rmtree(model, ignore_errors=True)
             command = [*_genomeflow(), stage, str(dataset), "-o", str(model), *flags]
-            log = work / f"scale_{model.name}.log"
+            log = work / f"{model.name}.log"
             trained = run_child([*command, "--tracking-uri", "none"], log, limit_s=LIMIT_S)
             if trained.returncode != 0:
                 raise RuntimeError(f"training {name} failed: see {log}")

@@ -232,6 +232,31 @@ def test_predict_streams_batches_into_one_table_and_its_bar_knows_the_total(
     assert not list(tmp_path.glob("*partial*"))  # no temporary file left beside the tables
 
 
+def test_predict_names_a_repeated_id_from_hashes_and_lets_colliding_ones_through(
+    planted, tmp_path, capsys, monkeypatch
+):
+    """predict's first pass keeps 8 bytes a record to find repeated ids, not the ids; equal
+    hashes send the files through the exact check, which names a real repeat and nothing else."""
+    import genomeflow.data.columns as columns
+
+    model = tmp_path / "model"
+    untracked = ["--tracking-uri", "none"]
+    assert main(["baseline", planted, "-o", str(model), "--folds", "0", *untracked]) == 0
+    first = write_text(tmp_path / "a.fa", fasta_text(planted_records(4, 60, 9, MOTIF)))
+    second = write_text(tmp_path / "b.fa", fasta_text([("x", "ACGT" * 15), ("pos2", "A" * 60)]))
+    table = tmp_path / "scores.csv"
+    args = ["predict", str(model), str(first), str(second), "-o", str(table), *untracked]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert f"{second}: record #2 repeats the id 'pos2' of {first}" in error
+    assert error.count("\n") == 1 and not table.exists()
+    assert main([*args, "--allow-duplicate-ids"]) == 0
+    monkeypatch.setattr(columns, "id_hash", lambda record_id: 0)  # every hash collides
+    write_text(second, fasta_text([("x", "ACGT" * 15)]))
+    table.unlink()
+    assert main(args) == 0 and len(pd.read_csv(table)) == 5
+
+
 @pytest.mark.integration
 def test_tracked_baseline_logs_metrics_reports_and_trial_runs(planted, live, tmp_path, monkeypatch):
     from mlflow import MlflowClient

@@ -188,7 +188,7 @@ def test_a_repeated_id_is_named_and_equal_hashes_alone_are_no_repeat(
 ):
     """The first pass keeps a hash per id; equal hashes send it to the exact check, which names
     a real repeat (the reader's own message) and lets distinct ids through."""
-    import genomeflow.data.sources as sources_module
+    import genomeflow.data.columns as columns
 
     copy = write_text(tmp_path / "copy.fa", fasta_text([("neg7", "ACGT" * 30)]))
     output = tmp_path / "ds"
@@ -197,5 +197,5 @@ def test_a_repeated_id_is_named_and_equal_hashes_alone_are_no_repeat(
     error = capsys.readouterr().err
     assert f"{copy}: record #1 repeats the id 'neg7' of {classes[1]}" in error
     assert not output.exists()
-    monkeypatch.setattr(sources_module, "id_hash", lambda record_id: 0)  # every hash collides
+    monkeypatch.setattr(columns, "id_hash", lambda record_id: 0)  # every hash collides
     assert len(build(classes, tokeniser, output)["train"]) > 0

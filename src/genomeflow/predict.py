@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from genomeflow.config import PredictConfig
+from genomeflow.data import columns
+from genomeflow.data.columns import Column, has_repeats
 from genomeflow.io.files import check_readable
 from genomeflow.io.sequences import read_sequence_files
 from genomeflow.models.checkpoint import quiet_transformers
@@ -34,9 +37,30 @@ class PredictSummary:
         return {"rows": self.rows}
 
 
-def _records(config: PredictConfig):
-    """``(file index, record)`` of every input record in order, checked as they are read."""
-    return read_sequence_files(config.inputs, config.alphabet, config.allow_duplicate_ids)
+def _records(config: PredictConfig, check_ids: bool = False):
+    """``(file index, record)`` of every input record in order, checked as they are read; ids
+    are checked for repeats only when asked (:func:`_count` checks them in 8 bytes each)."""
+    allow = config.allow_duplicate_ids or not check_ids
+    return read_sequence_files(config.inputs, config.alphabet, allow)
+
+
+def _count(config: PredictConfig) -> int:
+    """The first pass: every record read and checked, and counted (the bar's total).
+
+    Repeated ids are found from a 64-bit hash of each id in a mapped scratch file, so memory
+    does not grow with the input (a set of the ids held ~100 bytes a record); equal hashes send
+    the files through the reader's exact check, which names the repeat.
+    """
+    if config.allow_duplicate_ids:
+        return sum(1 for _ in _records(config))
+    with tempfile.TemporaryDirectory(prefix="genomeflow-predict-") as scratch:
+        hashes = Column(Path(scratch) / "id_hashes.i64", "q")
+        for _, record in _records(config):
+            hashes.append(columns.id_hash(record.id))
+        if has_repeats(hashes.mapped()):
+            for _ in _records(config, check_ids=True):
+                pass
+        return hashes.size
 
 
 def _batches(config: PredictConfig, size: int):
@@ -71,7 +95,7 @@ def predict_files(config: PredictConfig) -> PredictSummary:
     )
     # Every record read and checked once before the model loads: a bad record further down
     # is reported before any model work, and the bar below gets its total and ETA.
-    total = sum(1 for _ in _records(config))
+    total = _count(config)
     with quiet_transformers():  # its "Loading weights" bar is not predict's progress
         classifier = load_classifier(folder)
     names = classifier.label_names

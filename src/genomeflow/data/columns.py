@@ -72,6 +72,23 @@ def blocks(size: int) -> Iterator[slice]:
         yield slice(start, min(start + BLOCK, size))
 
 
+id_hash = hash  # 64 bits of a record id, for the repeat check (salted per process: fine here)
+
+
+def has_repeats(hashes: np.ndarray) -> bool:
+    """Whether two of ``hashes`` are equal; sorts them in place (in a mapped file, not a copy
+    in memory) and compares neighbours a block at a time.
+
+    Equal hashes without a repeated value are rare (64 bits); a caller that finds some reads
+    its input again with an exact check, which names the repeat or finds none.
+    """
+    hashes.sort()
+    return any(
+        bool(np.any(hashes[part.start + 1 : part.stop + 1] == hashes[part]))
+        for part in blocks(max(hashes.size - 1, 0))
+    )
+
+
 def count_values(values: np.ndarray, length: int) -> np.ndarray:
     """``np.bincount(values, minlength=length)``, a block at a time."""
     totals = np.zeros(length, np.int64)

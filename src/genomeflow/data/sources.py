@@ -14,7 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from genomeflow.config import DatasetConfig
-from genomeflow.data.columns import Column, blocks, count_values
+from genomeflow.data import columns
+from genomeflow.data.columns import Column, blocks, count_values, has_repeats
 from genomeflow.data.similarity import cluster_records, default_identity
 from genomeflow.data.split import group_strata
 from genomeflow.errors import ConfigError, InputError
@@ -109,7 +110,7 @@ def read_sources(config: DatasetConfig, method: str, scratch: Path | None = None
                 f"{MAX_LABELS + 1} labels; check the label table's label column"
             )
         labels.append(code)
-        hashes.append(id_hash(record.id))
+        hashes.append(columns.id_hash(record.id))
         if ids is not None:
             ids.append(record.id)
         if records is not None:
@@ -131,21 +132,11 @@ def read_sources(config: DatasetConfig, method: str, scratch: Path | None = None
 MAX_LABELS = 2**16 - 1  # label codes are uint16
 
 
-id_hash = hash  # 64 bits of a record id, for the repeat check (salted per process: fine here)
-
-
 def _check_unique_ids(config: DatasetConfig, hashes: np.ndarray) -> None:
-    """Raise the reader's own error for a repeated id, from the sorted id hashes.
-
-    Equal hashes are rare without a repeated id; when there are any, the files are read again
-    with the exact check, which names the record and the file (or finds no repeat at all).
-    """
-    hashes.sort()  # in place: in the mapped file, not a copy in memory
-    equal = any(
-        np.any(hashes[part.start + 1 : part.stop + 1] == hashes[part])
-        for part in blocks(max(hashes.size - 1, 0))
-    )
-    if equal:
+    """Raise the reader's own error for a repeated id, from the id hashes: when two are equal,
+    the files are read again with the exact check, which names the record and the file (or
+    finds no repeat at all)."""
+    if has_repeats(hashes):
         for _ in labelled(config, check_ids=True):
             pass
 

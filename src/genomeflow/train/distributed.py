@@ -12,6 +12,7 @@ on M. Only rank 0 writes: checkpoints, the model folder, MLflow records and stan
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # A collective waits this long for the other processes (rank 0 scoring valid and writing a
 # checkpoint while the others wait) before it fails, so a dead process cannot hang the rest.
@@ -176,22 +179,31 @@ def launch(argv: Sequence[str], processes: int) -> int:
             command = [sys.executable, "-m", "genomeflow.cli", *argv]
             children.append(subprocess.Popen(command, env=environment, stderr=errors))
         try:
-            while all(child.poll() in (None, 0) for child in children) and any(
-                child.poll() is None for child in children
+            # Until a process fails, or rank 0 (which writes everything) is done, or all are.
+            while (
+                all(child.poll() in (None, 0) for child in children) and children[0].poll() is None
             ):
                 time.sleep(POLL_S)
-            # The others usually fail the same check a moment later; rank 0's words are the
-            # ones to show, so they get a little time to finish before they are stopped.
+            # The others usually fail the same check, or exit, a moment later; rank 0's words
+            # are the ones to show, so they get a little time to finish before they are stopped.
             deadline = time.monotonic() + GRACE_S
             while any(child.poll() is None for child in children) and time.monotonic() < deadline:
                 time.sleep(POLL_S)
         finally:
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
+            lingering = [rank for rank, child in enumerate(children) if child.poll() is None]
+            for rank in lingering:
+                children[rank].terminate()
             for child in children:
                 child.wait()
         codes = [_exit_code(child.returncode) for child in children]
+        if codes[0] == 0 and lingering:
+            # Seen rarely on 2 busy CPU cores: a rank that had trained its share did not exit
+            # after rank 0 published the output. The work is done; say so and finish.
+            log.warning(
+                "training process(es) %s had not exited %.0f s after rank 0 finished; stopped",
+                ", ".join(map(str, lingering)),
+                GRACE_S,
+            )
         if codes[0] not in (0, _exit_code(-signal.SIGTERM)):  # rank 0 said what went wrong
             return codes[0]
         for code, errors in zip(codes[1:], logs[1:], strict=True):
@@ -205,7 +217,7 @@ def launch(argv: Sequence[str], processes: int) -> int:
                     file=sys.stderr,
                 )
                 return code
-        return max(codes)
+        return 0 if codes[0] == 0 else max(codes)
 
 
 def _exit_code(returncode: int) -> int:

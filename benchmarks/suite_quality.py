@@ -52,6 +52,8 @@ ENSEMBLE_TOP = 3
 CHILD_LIMIT_S = 3_600  # seconds; one stage running longer is killed and reported
 PRETRAIN_STEPS = 500  # masked-LM steps of batch 32 on the train split (each task)
 PATIENCE = ("--patience", "2")  # epochs without a better valid macro F1 before stopping
+POSITION_BINS = 8  # --position-bins of the positional CNNs: ~10 bp stretches of an 81 bp promoter
+BINS_FLAGS = ("--position-bins", str(POSITION_BINS))
 
 # Published E. coli promoter marks: (source, accuracy, F1, what they were measured on).
 PUBLISHED_SPLITS = {
@@ -143,10 +145,14 @@ SHORT_EPOCHS = {"cnn-tiny": 8, "cnn-small": 4, "scratch": 5, "finetune": 4}
 # Promoters are oriented (the transcription start downstream): a CNN trained and scored on the
 # given strand only, at its default learning rate (3e-3), beat the strand-symmetric one by 3
 # points of valid and test accuracy on seed 1 (cnn-small).
-def _one_strand_cnn(preset: str, epochs: int) -> Family:
+# Promoters are also aligned (every sequence spans the same stretch around its start site):
+# --position-bins lets the head weigh where the boxes sit.
+def _one_strand_cnn(preset: str, epochs: int, bins: bool = False) -> Family:
     flags = ("--architecture", "cnn", "--preset", preset, "--no-strand-average")
+    if bins:
+        flags += BINS_FLAGS
     return Family(
-        f"cnn-{preset} one strand",
+        f"cnn-{preset} one strand" + (f" + {POSITION_BINS} position bins" if bins else ""),
         "train",
         (*flags, "--epochs", str(epochs), *PATIENCE),
         one_strand=True,
@@ -161,13 +167,28 @@ ONE_STRAND_PRETRAINED = next(
     for f in ECOLI_FAMILIES
     if f.stage == "pretrained"
 )
-ONE_STRAND = [_one_strand_cnn("tiny", 10), _one_strand_cnn("small", 10), ONE_STRAND_PRETRAINED]
+POSITIONAL = [_one_strand_cnn(preset, 10, bins=True) for preset in ("tiny", "small")]
+ONE_STRAND = [
+    _one_strand_cnn("tiny", 10),
+    _one_strand_cnn("small", 10),
+    ONE_STRAND_PRETRAINED,
+    *POSITIONAL,
+]
+_MOTIF_FAMILIES = _families(MOTIF_BASELINES, SHORT_EPOCHS)
+# The motif set's sites sit anywhere: position bins should neither help nor (much) hurt there.
+MOTIF_POSITIONAL = next(
+    dataclasses.replace(
+        f, key=f"{f.key} + {POSITION_BINS} position bins", flags=(*f.flags, *BINS_FLAGS)
+    )
+    for f in _MOTIF_FAMILIES
+    if f.key == "cnn-tiny"
+)
 TASKS = {
     "ecoli": Task(
         seeds=(1, 2, 3, 4, 5),
         families=[*ECOLI_FAMILIES, *ONE_STRAND],
     ),
-    "motif": Task(seeds=(1,), families=_families(MOTIF_BASELINES, SHORT_EPOCHS)),
+    "motif": Task(seeds=(1,), families=[*_MOTIF_FAMILIES, MOTIF_POSITIONAL]),
     "protein": Task(
         seeds=(1,),
         families=_families(
@@ -435,10 +456,12 @@ def _chosen(env: str, default: list[str]) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()] if value else default
 
 
-def measure_task(work: Path, name: str) -> list[Row]:
+def measure_task(work: Path, name: str, board: list[str] | None = None) -> list[Row]:
+    """One task's rows: each family of ``board`` (default: all the task's) on every seed, then
+    the best of run of each seed's models."""
     task, spec = TASKS[name], QUALITY_SETS[name]
     seeds = task.seeds[: int(os.environ.get("QUALITY_SEEDS") or len(task.seeds))]
-    wanted = _chosen("QUALITY_FAMILIES", [f.key for f in task.families])
+    wanted = _chosen("QUALITY_FAMILIES", board or [f.key for f in task.families])
     families = [f for f in task.families if f.key in wanted]
     outcomes: dict[str, list[Outcome]] = {f.key: [] for f in families}
     choices: list[Choice] = []
@@ -573,7 +596,8 @@ NOTES = (
     "the same CNNs at their default learning rate 3e-3, trained on a dataset of the same "
     "split built with --no-reverse-complement and scored on the given strand only (promoters "
     "are oriented), and 'distilbert-tiny-pretrained one strand', the pretrained family below "
-    "with the same settings on that dataset; DistilBERT tiny "
+    "with the same settings on that dataset; families named '... + 8 position bins' add "
+    "--position-bins 8 (see quality_positions.md); DistilBERT tiny "
     "(2 layers x 64) from scratch, learning rate 1e-3; the same "
     f"self-pretrained ({PRETRAIN_STEPS} masked-LM steps of batch 32 on that seed's TRAIN "
     "split, mask 0.15, learning rate 1e-3) then fine-tuned at 1e-3. Tokens: ecoli and motif "
@@ -599,4 +623,55 @@ SUITE_QUALITY = (
     "Model quality per family on four tasks, with the best of run (test split, 2 CPU cores)",
     NOTES,
     measure_quality,
+)
+
+# Position bins (--position-bins) where position carries the signal and where it does not: E. coli
+# read on the given strand (aligned promoters), beside the best baseline and the self-pretrained
+# transformer `make demo` trains, with the best of run; and the planted-motif set (sites
+# anywhere). About an hour on 2 cores where the whole suite takes many; the families and their
+# cache are the quality suite's, so a later full run reuses them.
+POSITION_BOARDS = {
+    "ecoli": [
+        "onehot+xgb",
+        "cnn-tiny one strand",
+        "cnn-small one strand",
+        ONE_STRAND_PRETRAINED.key,
+        *(f.key for f in POSITIONAL),
+    ],
+    "motif": ["cnn-tiny", MOTIF_POSITIONAL.key],
+}
+
+
+def measure_positions(work: Path, timer: Timer) -> list[Row]:
+    logging.getLogger("genomeflow").setLevel(logging.WARNING)
+    rows: list[Row] = []
+    for name in _chosen("QUALITY_SETS", list(POSITION_BOARDS)):
+        rows += measure_task(work, name, POSITION_BOARDS[name])
+    if "ecoli" in _chosen("QUALITY_SETS", list(POSITION_BOARDS)):
+        # The same run's choice without the position-bin families (their models are cached):
+        # what the bins add to the best of run, against a baseline of the same seeds.
+        plain = [key for key in POSITION_BOARDS["ecoli"] if "position bins" not in key]
+        for row in measure_task(work, "ecoli", plain):
+            if row["family"].startswith("best of run"):
+                rows.append({**row, "family": f"{row['family']}, without position bins"})
+    return rows
+
+
+SUITE_QUALITY_POSITIONS = (
+    "CNN position bins: E. coli promoters on one strand with the best of run, and planted "
+    "motifs (test split, 2 CPU cores)",
+    "Tasks: "
+    + "; ".join(f"**{k}** = {QUALITY_SETS[k].title}" for k in POSITION_BOARDS)
+    + ". The quality suite's seeds, splits, families, commands and choice (quality.md gives "
+    "every definition and source), on boards of the families named here. ecoli: the best "
+    "baseline (one-hot + XGBoost, on the dataset with reverse complements); on the same split "
+    "built with --no-reverse-complement, CNN tiny and small scored on the given strand at their "
+    "default learning rate (3e-3), each with position-free pooling and with --position-bins "
+    f"{POSITION_BINS} (the mean of each of {POSITION_BINS} equal stretches of the sequence joins "
+    "the global max and mean pooling), and the self-pretrained DistilBERT tiny. motif: CNN tiny "
+    f"at learning rate 1e-3 with and without --position-bins {POSITION_BINS}. Best of run: the "
+    f"first of the board (its models and the mean-probability ensemble of the top "
+    f"{ENSEMBLE_TOP}) on valid macro F1, as `genomeflow register` chooses; test scored once. "
+    "'stage s', 'peak MiB' and 'load' as in quality.md.",
+    measure_positions,
 )

@@ -175,9 +175,10 @@ SUITES["transformer_speed"] = SUITE_TRANSFORMER_SPEED
 from suite_attribution_speed import SUITE_ATTRIBUTION_SPEED  # noqa: E402
 
 SUITES["attribution_speed"] = SUITE_ATTRIBUTION_SPEED
-from suite_quality import SUITE_QUALITY  # noqa: E402
+from suite_quality import SUITE_QUALITY, SUITE_QUALITY_POSITIONS  # noqa: E402
 
 SUITES["quality"] = SUITE_QUALITY
+SUITES["quality_positions"] = SUITE_QUALITY_POSITIONS
 from suite_interpret import SUITE_INTERPRET  # noqa: E402
 
 SUITES["interpret"] = SUITE_INTERPRET
@@ -186,6 +187,14 @@ from suite_scale import SUITE_SCALE, SUITE_SCALE_PREDICT, SUITE_SCALE_PROCESSES 
 SUITES["scale"] = SUITE_SCALE
 SUITES["scale_predict"] = SUITE_SCALE_PREDICT
 SUITES["scale_processes"] = SUITE_SCALE_PROCESSES
-# Run only when named: quality takes hours on 2 cores (QUALITY_* env: minutes); interpret needs
-# quality's motif models and takes tens of minutes; scale writes and builds 10M reads (an hour).
-ON_REQUEST = {"quality", "interpret", "scale", "scale_predict", "scale_processes"}
+# Run only when named: quality takes hours on 2 cores (QUALITY_* env: minutes), quality_positions
+# an hour; interpret needs quality's motif models and takes tens of minutes; scale writes and
+# builds 10M reads (an hour).
+ON_REQUEST = {
+    "quality",
+    "quality_positions",
+    "interpret",
+    "scale",
+    "scale_predict",
+    "scale_processes",
+}

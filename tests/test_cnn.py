@@ -88,10 +88,10 @@ def test_one_hot_rows_are_fixed_fractions_and_complement_consistent():
     np.testing.assert_allclose(out.numpy(), [[1, 0, 0, 0], [0.25] * 4, [0] * 4])
 
 
-@pytest.mark.parametrize("alphabet", ["dna", "protein"])
-def test_padding_changes_neither_pooling_nor_batch_norm(alphabet):
+@pytest.mark.parametrize("alphabet, bins", [("dna", 0), ("protein", 0), ("dna", 3)])
+def test_padding_changes_neither_pooling_nor_batch_norm(alphabet, bins):
     residues = "ACGTTGCANACGGT" if alphabet == "dna" else "MKVLAYWQRST"
-    model = build_cnn(alphabet, "tiny", ["a", "b", "c"], 64, 0.0, seed=3)
+    model = build_cnn(alphabet, "tiny", ["a", "b", "c"], 64, 0.0, seed=3, position_bins=bins)
     tight, tight_mask = (torch.as_tensor(a).long() for a in encode([residues], alphabet, 64))
     loose = torch.nn.functional.pad(tight, (0, 29))  # 29 more pad ids at the end
     loose_mask = torch.nn.functional.pad(tight_mask, (0, 29))
@@ -139,6 +139,8 @@ def test_presets_and_config_checks():
         CnnConfig(kernel_size=8)
     with pytest.raises(ConfigError, match="unknown CNN preset"):
         build_cnn("dna", "huge", "ab")
+    with pytest.raises(ConfigError, match="position_bins"):
+        CnnConfig(position_bins=-1)
 
 
 def test_reverse_complement_ids_matches_genomeflow_and_is_an_involution():
@@ -218,3 +220,41 @@ def test_planted_motif_is_learned_through_the_training_loop():
     print(f"CNN tiny: {seconds:.1f} s for {len(result.history)} epochs, valid accuracy "
           f"{result.best_value:.3f}, held-out accuracy {accuracy:.3f}")  # fmt: skip
     assert result.best_value >= 0.9 and accuracy >= 0.9
+
+
+def test_position_bins_tell_where_a_motif_sits():
+    """Both classes carry the motif, in the first or the last third of the sequence, beyond
+    the reach of the ends: position-free pooling cannot tell them apart, binned pooling can."""
+    length, motif = 120, "TATAATGC"
+
+    def split(count: int, seed: int) -> tuple[list[str], np.ndarray]:
+        rng = random.Random(seed)
+        sequences, labels = [], []
+        for i in range(2 * count):
+            bases = [rng.choice("ACGT") for _ in range(length)]
+            at = rng.randrange(20, 40 - len(motif)) + (60 if i % 2 else 0)
+            bases[at : at + len(motif)] = motif
+            sequences.append("".join(bases))
+            labels.append(i % 2)
+        return sequences, np.asarray(labels)
+
+    data = {name: split(count, seed) for name, count, seed in
+            (("train", 100, 1), ("valid", 25, 2), ("test", 50, 3))}  # fmt: skip
+    windows = {name: residue_windows(s, "dna", length) for name, (s, _) in data.items()}
+    schedule = Schedule(epochs=12, batch_size=16, learning_rate=1e-2, weight_decay=0.0,
+                        warmup_ratio=0.1, gradient_clip=1.0, patience=0, metric="accuracy",
+                        seed=0, max_length=length)  # fmt: skip
+    runtime = Runtime.resolve("cpu", "fp32")
+    accuracy = {}
+    for bins in (0, 4):
+        # one block of kernel 5: each feature sees 9 residues, never an end from the motif
+        config = CnnConfig(alphabet="dna", channels=16, blocks=1, kernel_size=5, dropout=0.0,
+                           position_bins=bins, num_labels=2)  # fmt: skip
+        torch.manual_seed(0)
+        model = CnnForSequenceClassification(config)
+        train, valid = (Split(windows[n], data[n][1]) for n in ("train", "valid"))
+        fit(model, train, valid, ["early", "late"], schedule, runtime)
+        scores = aggregate(predict_windows(model, windows["test"], 64, runtime), windows["test"])
+        accuracy[bins] = float((scores.argmax(axis=1) == data["test"][1]).mean())
+    print(f"test accuracy: position-free {accuracy[0]:.3f}, 4 bins {accuracy[4]:.3f}")
+    assert accuracy[4] >= 0.9 and accuracy[0] <= 0.7

@@ -130,10 +130,17 @@ def test_a_dataset_without_reverse_complements_gives_a_one_strand_cnn(tmp_path):
         reverse_complement=False,
     )
     settings = {"dataset": dataset, "architecture": "cnn", "preset": "tiny", "epochs": 1}
-    for given, expected in ((None, False), (True, True)):
+    for given, expected, bins in ((None, False, 4), (True, True, 0)):
         output = tmp_path / f"model_{given}"
-        train_model(TrainConfig(output=str(output), strand_average=given, **settings))
-        assert json.loads((output / "transformer.json").read_text())["strand_average"] is expected
+        options = {"strand_average": given, "position_bins": bins}
+        train_model(TrainConfig(output=str(output), **options, **settings))
+        manifest = json.loads((output / "transformer.json").read_text())
+        assert manifest["strand_average"] is expected
+        # the aligned-input pooling is a hyperparameter, in the model's config for serving
+        assert manifest["params"]["position_bins"] == manifest["model"]["position_bins"] == bins
+        assert json.loads((output / "config.json").read_text())["position_bins"] == bins
+        scores = load_classifier(output).predict_proba(["ACGTTATAATGC" * 3])
+        assert scores.shape == (1, 2) and abs(float(scores.sum()) - 1) < 1e-5
 
 
 @pytest.mark.slow

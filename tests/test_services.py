@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from pathlib import Path
 
 import boto3
@@ -18,6 +19,8 @@ from genomeflow.services import services_down, services_status, services_up
 from genomeflow.services.process import free_port
 from genomeflow.storage.home import pid_alive, read_state
 from genomeflow.tracking import Tracker
+from genomeflow.tracking.lineage import file_dataset
+from genomeflow.tracking.runs import Run
 from helpers import MOTIF, fasta_text, planted_records, write_text
 
 pytestmark = pytest.mark.integration
@@ -106,6 +109,39 @@ def test_a_failed_stage_run_is_marked_failed(live, tmp_path):
     mlflow.set_tracking_uri(live["mlflow"]["uri"])
     (run,) = mlflow.search_runs(experiment_names=["test-failed"], output_format="list")
     assert run.info.status == "FAILED"
+
+
+def test_runs_logging_one_new_dataset_at_once_all_record_it(live, tmp_path):
+    """A pipeline's parallel steps (its two baselines) log the same new dataset at the same
+    moment: the store looks it up, then inserts it, so one of them breaks the unique key; that
+    run tries again and links the row the other inserted. (Without the retry, these 10 rounds
+    of 8 runs failed in each of 3 tries here; 3 rounds passed in 2 of 3.)"""
+    uri = live["mlflow"]["uri"]
+    client = mlflow.MlflowClient(uri)
+    experiment = client.create_experiment("test-dataset-race")
+    for round_ in range(10):
+        records = planted_records(5, 30, round_, MOTIF)
+        sequences = write_text(tmp_path / f"shared{round_}.fa", fasta_text(records))
+        dataset = file_dataset(sequences, str(sequences))
+        runs = [client.create_run(experiment).info.run_id for _ in range(8)]
+        start, failures = threading.Barrier(len(runs)), []
+
+        def log(run_id: str, dataset=dataset, start=start, failures=failures) -> None:
+            start.wait()  # every run asks at once, before any has inserted the dataset
+            try:
+                Run(uri, run_id).log_datasets([(dataset, "train")])
+            except TrackingError as error:
+                failures.append(error)
+
+        threads = [threading.Thread(target=log, args=(run_id,)) for run_id in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not failures, failures
+        for run_id in runs:
+            (logged,) = client.get_run(run_id).inputs.dataset_inputs
+            assert (logged.dataset.name, logged.dataset.digest) == (sequences.name, dataset.digest)
 
 
 def test_stages_read_and_write_s3(live, tmp_path):

@@ -39,6 +39,7 @@ HYPERPARAMETERS = (
     "dropout",
     "gradient_clip",
     "patience",
+    "position_bins",
 )
 # Parameters the reference toolkit's sweep files sample but never applied to the model.
 IGNORED_REFERENCE_PARAMETERS = ("decay", "momentum")
@@ -96,6 +97,15 @@ class TransformerConfig(StageConfig):
         "convolution and in the head)",
     )
     gradient_clip: float = option(1.0, help="largest gradient norm (0 = no clipping)")
+    position_bins: int = option(
+        0,
+        help="cnn: also average the features of each of this many equal stretches of a "
+        "window, so the head sees where a feature sits, not only that it is there: for aligned "
+        "inputs (promoters or splice sites cut around their site), most of all when the "
+        "preset's receptive field is shorter than the window (8 lifted cnn tiny by 2 points on "
+        "81 bp promoters); 0: position-free pooling, for motifs anywhere; transformers: no "
+        "effect",
+    )
     patience: int = option(
         3, help="epochs without a better validation metric before stopping (0 = never stop)"
     )
@@ -183,7 +193,7 @@ class TransformerConfig(StageConfig):
             self.learning_rate is None or self.learning_rate > 0,
             f"--learning-rate must be positive, got {self.learning_rate}",
         )
-        for name in ("weight_decay", "gradient_clip", "patience", "workers"):
+        for name in ("weight_decay", "gradient_clip", "patience", "workers", "position_bins"):
             _require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be 0 or more")
         for name in ("warmup_ratio", "dropout"):
             value = getattr(self, name)

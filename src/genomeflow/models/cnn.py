@@ -3,7 +3,8 @@
 Each residue is one position: DNA/RNA through a fixed one-hot table (IUPAC codes as fractions
 of A, C, G, T/U; gaps and padding all zeros), protein through a learned embedding. A stem
 convolution, residual dilated convolution blocks (dilation doubling per block) and global max +
-mean pooling over the unpadded positions feed a small MLP head. The model is a transformers
+mean pooling over the unpadded positions (with ``position_bins``, also the mean of each of that
+many equal stretches, for aligned inputs) feed a small MLP head. The model is a transformers
 ``PreTrainedModel`` (``model_type`` ``genomeflow-cnn``, registered with the Auto classes on
 import), so the training loop, ``save_pretrained``/``from_pretrained``, windows and Integrated
 Gradients on ``get_input_embeddings()`` treat it like the transformers. Padded positions are
@@ -205,6 +206,7 @@ class CnnConfig(transformers.PretrainedConfig):
         embedding_size: int = 32,
         dropout: float = 0.1,
         max_position_embeddings: int = DEFAULT_CONTEXT,
+        position_bins: int = 0,
         **kwargs: Any,
     ) -> None:
         self.alphabet = Alphabet.parse(alphabet).value
@@ -217,6 +219,9 @@ class CnnConfig(transformers.PretrainedConfig):
             raise ConfigError(f"{blocks} blocks need {blocks} dilations, got {self.dilations}")
         self.embedding_size, self.dropout = embedding_size, dropout
         self.max_position_embeddings = max_position_embeddings  # window length in residues
+        if position_bins < 0:
+            raise ConfigError(f"CNN position_bins must be 0 or more, got {position_bins}")
+        self.position_bins = position_bins  # 0: pooling ignores where a feature is
         kwargs.pop("vocab_size", None)  # always the alphabet's
         kwargs["pad_token_id"] = PAD_ID
         super().__init__(**kwargs)
@@ -283,7 +288,8 @@ class CnnForSequenceClassification(transformers.PreTrainedModel):
         width, k, p = config.channels, config.kernel_size, config.dropout
         self.stem = ConvLayer(4 if nucleic else config.embedding_size, width, k, 1, p)
         self.blocks = nn.ModuleList(ConvLayer(width, width, k, d, p) for d in config.dilations)
-        self.head = nn.Sequential(nn.Dropout(p), nn.Linear(2 * width, width), nn.GELU(),
+        pooled = (2 + config.position_bins) * width
+        self.head = nn.Sequential(nn.Dropout(p), nn.Linear(pooled, width), nn.GELU(),
                                   nn.Dropout(p), nn.Linear(width, config.num_labels))  # fmt: skip
         self.post_init()
 
@@ -336,12 +342,28 @@ class CnnForSequenceClassification(transformers.PreTrainedModel):
         count = mask.sum(dim=-1)
         mean = x.sum(dim=-1) / count.clamp(min=1)
         peak = x.masked_fill(mask == 0, torch.finfo(x.dtype).min).amax(dim=-1)
-        pooled = torch.cat([torch.where(count > 0, peak, 0), mean], dim=-1)
+        pooled = [torch.where(count > 0, peak, 0), mean]
+        if self.config.position_bins:
+            pooled.append(_bin_means(x, mask, self.config.position_bins))
+        pooled = torch.cat(pooled, dim=-1)
         logits = self.head(pooled)
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(logits.float(), labels.view(-1))
         return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def _bin_means(x: torch.Tensor, mask: torch.Tensor, bins: int) -> torch.Tensor:
+    """(batch, channels * bins): the mean of each of ``bins`` equal stretches of every row's
+    unpadded positions, so the head can weigh where a feature sits (a promoter's -35 and -10
+    boxes at fixed distances from its start site) and not only whether it is there."""
+    mask = mask[:, 0, :]  # (batch, length)
+    lengths = mask.sum(dim=-1, keepdim=True).clamp(min=1)
+    position = torch.arange(mask.shape[-1], device=x.device, dtype=lengths.dtype)
+    index = (position * bins / lengths).floor().clamp(max=bins - 1).long()
+    member = nn.functional.one_hot(index, bins).to(x.dtype) * mask[..., None]
+    sums = torch.einsum("bcl,blk->bck", x, member)
+    return (sums / member.sum(dim=1)[:, None, :].clamp(min=1)).flatten(1)
 
 
 def build_cnn(
@@ -351,9 +373,11 @@ def build_cnn(
     max_length: int = DEFAULT_CONTEXT,
     dropout: float = 0.1,
     seed: int = 42,
+    position_bins: int = 0,
 ) -> CnnForSequenceClassification:
     """A randomly initialised ``preset`` CNN for ``alphabet`` and the dataset's label names,
-    taking windows of ``max_length`` residues (the same seed gives the same weights)."""
+    taking windows of ``max_length`` residues (the same seed gives the same weights), pooling
+    ``position_bins`` stretches of each window apart as well (:func:`_bin_means`)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown CNN preset {preset!r}: choose {', '.join(PRESETS)}")
     config = CnnConfig(
@@ -361,6 +385,7 @@ def build_cnn(
         **asdict(PRESETS[preset]),
         dropout=dropout,
         max_position_embeddings=max_length,
+        position_bins=position_bins,
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
@@ -376,10 +401,12 @@ def fine_tunable_cnn(
     max_length: int = DEFAULT_CONTEXT,
     dropout: float = 0.1,
     seed: int = 42,
+    position_bins: int = 0,
 ) -> CnnForSequenceClassification:
     """A classifier with the residue encoding, convolutions and batch-norm statistics of the CNN
     saved in ``folder`` (``save_pretrained``: a ``genomeflow train --architecture cnn`` model
-    folder) and a fresh head for ``label_names``, initialised from ``seed``.
+    folder) and a fresh head for ``label_names`` pooling ``position_bins`` stretches apart,
+    initialised from ``seed``.
 
     Raises:
         InputError: the folder holds no CNN of ``alphabet``, or its weights do not fit its config.
@@ -406,6 +433,7 @@ def fine_tunable_cnn(
     config.id2label = dict(enumerate(label_names))
     config.label2id = {name: i for i, name in enumerate(label_names)}
     config.dropout, config.max_position_embeddings = dropout, max_length
+    config.position_bins = position_bins  # the head is new: it may pool differently
     torch.manual_seed(seed)
     model = CnnForSequenceClassification(config)
     kept = {name: tensor for name, tensor in saved.items() if not name.startswith("head.")}

@@ -77,6 +77,7 @@ class ModelSpec:
             then ``architecture`` is its model type and ``preset`` its size.
         trust_remote_code: run the model code the checkpoint ships.
         alphabet: the sequences' alphabet (dna, rna, protein): the cnn's input encoding.
+        position_bins: cnn: stretches of a window pooled apart as well (0: position-free).
     """
 
     architecture: str
@@ -91,6 +92,7 @@ class ModelSpec:
     checkpoint: str | None = None
     trust_remote_code: bool = False
     alphabet: str | None = None
+    position_bins: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "label_names": list(self.label_names)}
@@ -212,13 +214,10 @@ def _build_cnn(spec: ModelSpec, masked_lm: bool, seed: int) -> Any:
         raise ConfigError("cnn is a classifier only: pretrain a transformer architecture")
     if spec.alphabet is None:
         raise ConfigError("a cnn model spec needs the alphabet of its sequences")
+    settings = (spec.alphabet, spec.label_names, spec.max_length, spec.dropout, seed)
     if spec.checkpoint:
-        return cnn.fine_tunable_cnn(
-            spec.checkpoint, spec.alphabet, spec.label_names, spec.max_length, spec.dropout, seed
-        )
-    return cnn.build_cnn(
-        spec.alphabet, spec.preset, spec.label_names, spec.max_length, spec.dropout, seed
-    )
+        return cnn.fine_tunable_cnn(spec.checkpoint, *settings, spec.position_bins)
+    return cnn.build_cnn(settings[0], spec.preset, *settings[1:], spec.position_bins)
 
 
 def _even(tokens: int) -> int:

@@ -83,6 +83,16 @@ def recording(uri: str, what: str) -> Iterator[None]:
         raise TrackingError(failure_message(uri, what, error)) from error
 
 
+# What a tracking store's database says when two writers insert the same unique row: SQLite,
+# PostgreSQL, MySQL.
+DUPLICATE_ROW_SIGNS = ("UNIQUE constraint failed", "duplicate key value", "Duplicate entry")
+
+
+def lost_insert_race(error: Exception) -> bool:
+    """Did the store refuse a row because another writer inserted the same one first?"""
+    return any(sign in str(error) for sign in DUPLICATE_ROW_SIGNS)
+
+
 TIMEOUT_SIGNS = ("timed out", "timeout", "TimeoutError")
 UNREACHABLE_SIGNS = (
     "Connection refused",
@@ -225,13 +235,24 @@ class Run:
             return
         from mlflow import MlflowClient
         from mlflow.entities import DatasetInput, InputTag
+        from mlflow.exceptions import MlflowException
 
         inputs = [
             DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
             for dataset, context in datasets
         ]
+        client = MlflowClient(self.uri)
         with recording(self.uri, "record the inputs"):
-            MlflowClient(self.uri).log_inputs(self.run_id, datasets=inputs)
+            try:
+                client.log_inputs(self.run_id, datasets=inputs)
+            except MlflowException as error:
+                if not lost_insert_race(error):
+                    raise
+                # Steps of one pipeline run that read the same dataset at the same moment (its
+                # baselines) race in the store: each looks the dataset up, finds none and
+                # inserts it, and the loser breaks the unique key. The row is there now, so a
+                # second try only links it to this run.
+                client.log_inputs(self.run_id, datasets=inputs)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if not self.active:

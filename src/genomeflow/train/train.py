@@ -142,6 +142,7 @@ def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> P
         label_names=tuple(data.label_names),
         max_length=max_length,
         dropout=config.dropout,
+        position_bins=config.position_bins,
         pad_id=pad_id,
         cls_id=cls_id,
         sep_id=sep_id,

@@ -457,11 +457,12 @@ def _chosen(env: str, default: list[str]) -> list[str]:
 
 
 def measure_task(work: Path, name: str, board: list[str] | None = None) -> list[Row]:
-    """One task's rows: each family of ``board`` (default: all the task's) on every seed, then
-    the best of run of each seed's models."""
+    """One task's rows: each family of ``board`` (default: all the task's; QUALITY_FAMILIES
+    narrows it) on every seed, then the best of run of each seed's models."""
     task, spec = TASKS[name], QUALITY_SETS[name]
     seeds = task.seeds[: int(os.environ.get("QUALITY_SEEDS") or len(task.seeds))]
-    wanted = _chosen("QUALITY_FAMILIES", board or [f.key for f in task.families])
+    board = board or [f.key for f in task.families]
+    wanted = [key for key in _chosen("QUALITY_FAMILIES", board) if key in board]
     families = [f for f in task.families if f.key in wanted]
     outcomes: dict[str, list[Outcome]] = {f.key: [] for f in families}
     choices: list[Choice] = []

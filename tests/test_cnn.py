@@ -12,11 +12,9 @@ import torch
 import transformers
 
 from genomeflow.errors import AlphabetError, ConfigError
-from genomeflow.models.cnn import (
-    PRESETS,
-    CnnConfig,
-    CnnForSequenceClassification,
-    build_cnn,
+from genomeflow.models.cnn import PRESETS, CnnConfig, CnnForSequenceClassification, build_cnn
+from genomeflow.models.inference import Runtime, predict_windows
+from genomeflow.models.residues import (
     complement_ids,
     encode,
     encode_sequence,
@@ -27,7 +25,6 @@ from genomeflow.models.cnn import (
     residue_windows,
     reverse_complement_ids,
 )
-from genomeflow.models.inference import Runtime, predict_windows
 from genomeflow.models.windows import aggregate
 from genomeflow.sequence.complement import reverse_complement
 from genomeflow.train.loop import Schedule, Split, fit
@@ -203,7 +200,9 @@ def test_planted_motif_is_learned_through_the_training_loop():
     names = ["motif", "background"]
     windows = {}
     labels = {}
-    for name, (count, seed) in {"train": (80, 11), "valid": (20, 21), "test": (50, 31)}.items():
+    # 240 a class: with 80, held-out accuracy ranged 0.87-0.94 over initialisation seeds (one
+    # numpy upgrade reshuffled the batches into the 0.87); with 240, 0.94-0.98 over 6 seeds
+    for name, (count, seed) in {"train": (240, 11), "valid": (20, 21), "test": (50, 31)}.items():
         sequences, labels[name] = split(count, seed)
         windows[name] = residue_windows(sequences, "dna", 128)
     model = build_cnn("dna", "tiny", names, 128, 0.1, seed=0)

@@ -21,7 +21,7 @@ from genomeflow.compare import layers as weights
 from genomeflow.config import PretrainConfig, TrainConfig
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.models import checkpoint as checkpoint_module
-from genomeflow.models import cnn
+from genomeflow.models import cnn, residues
 from genomeflow.models.classifier import TransformerClassifier
 from genomeflow.models.loading import load_classifier
 from genomeflow.models.transformer import DEFAULT_CONTEXT, attention_kernel, learning_rate
@@ -76,7 +76,7 @@ def test_cli_trains_a_cnn_that_finds_the_planted_motif(model):
     spec = manifest["model"]
     assert (spec["architecture"], spec["preset"], spec["alphabet"]) == ("cnn", "tiny", "dna")
     assert (spec["max_length"], spec["pad_id"], spec["cls_id"]) == (1024, 0, None)
-    assert spec["vocab_size"] == len(cnn.residue_vocabulary("dna"))
+    assert spec["vocab_size"] == len(residues.residue_vocabulary("dna"))
     assert manifest["config"]["learning_rate"] is None  # not given: the cnn's default used
     params = manifest["params"]
     assert (params["learning_rate"], params["max_length"], params["window_stride"]) == (
@@ -162,8 +162,8 @@ def test_interpret_writes_residue_level_attributions(model, tmp_path):
     sequence = planted_records(12, 60, 51, MOTIF)[0][1]
     assert list(tokens["tokens_0"]) == list(sequence)  # every token is one residue
     assert tokens["scores_0"].shape == (60,) and np.isfinite(tokens["scores_0"]).all()
-    residues = pd.read_parquet(output / "residue_attributions.parquet")
-    assert len(residues) == 12 * 60
+    per_residue = pd.read_parquet(output / "residue_attributions.parquet")
+    assert len(per_residue) == 12 * 60
     top = json.loads((output / "interpret.json").read_text())["top_motifs"]
     assert top["promoter"] == MOTIF
 
@@ -173,7 +173,7 @@ def test_interpret_writes_residue_level_attributions(model, tmp_path):
     (item,) = Attributor(classifier, steps=64).attribute(["one"], [sequence], "promoter")
     assert len(item.tokens) == len(item.token_scores) == 60 and item.delta < 0.02
     np.testing.assert_allclose(item.residue_scores, item.token_scores)
-    ids = torch.as_tensor(cnn.encode_sequence(sequence, "dna")).long()
+    ids = torch.as_tensor(residues.encode_sequence(sequence, "dna")).long()
     rows = torch.stack([ids, torch.zeros_like(ids)])  # the zero one-hot baseline
     with torch.inference_mode():
         logits = classifier.model(input_ids=rows, attention_mask=torch.ones_like(rows)).logits

@@ -194,7 +194,7 @@ class Attributor:
         """A sequence's model windows and the token range ``[begin, end)`` each covers."""
         classifier = self.classifier
         if classifier.tokenizer is None:  # a cnn: residue windows, as the classifier cuts them
-            from genomeflow.models.cnn import encode_sequence, residue_window_spans
+            from genomeflow.models.residues import encode_sequence, residue_window_spans
 
             residues = encode_sequence(sequence, classifier.alphabet)
             spans = residue_window_spans(len(residues), classifier.max_length, classifier.stride)

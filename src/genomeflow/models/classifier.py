@@ -84,7 +84,7 @@ class TransformerClassifier:
     def windows(self, sequences: Sequence[str]) -> Windows:
         """The sequences as the model's windows: token windows, or a cnn's residue windows."""
         if self.tokenizer is None:
-            from genomeflow.models.cnn import residue_windows
+            from genomeflow.models.residues import residue_windows
 
             return residue_windows(list(sequences), self.alphabet, self.max_length, self.stride)
         return encode_windows(self.tokenizer, list(sequences), self.max_length, self.stride)
@@ -94,7 +94,7 @@ class TransformerClassifier:
         windows = self.windows(sequences)
         reverse: Any = None
         if self.strand_average:
-            from genomeflow.models.cnn import reverse_windows
+            from genomeflow.models.residues import reverse_windows
 
             reverse = reverse_windows(windows, self.alphabet)
         return sequence_probabilities(

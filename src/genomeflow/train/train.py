@@ -128,7 +128,7 @@ def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> P
     if architecture != CNN:
         tokenizer = tokenizer or data.tokeniser()
     if tokenizer is None:  # residue ids: pad 0, the alphabet's letters, a gap; no CLS/SEP
-        from genomeflow.models.cnn import PAD_ID, residue_vocabulary
+        from genomeflow.models.residues import PAD_ID, residue_vocabulary
 
         vocab_size, pad_id = len(residue_vocabulary(data.alphabet)), PAD_ID
         cls_id = sep_id = None
@@ -187,7 +187,7 @@ def split_of(prepared: Prepared, frame: Any, evaluated: bool = True) -> Split:
     sequences = frame["sequence"].tolist()
     spec = prepared.spec
     if prepared.tokenizer is None:
-        from genomeflow.models.cnn import residue_windows, reverse_windows
+        from genomeflow.models.residues import residue_windows, reverse_windows
 
         windows = residue_windows(sequences, str(spec.alphabet), spec.max_length, prepared.stride)
         reverse = None
@@ -201,7 +201,7 @@ def split_of(prepared: Prepared, frame: Any, evaluated: bool = True) -> Split:
 def window_step(spec: ModelSpec, stride: int) -> int:
     """Tokens (a cnn: residues) between window starts, ``--window-stride`` 0 resolved."""
     if spec.architecture == CNN:
-        from genomeflow.models.cnn import residue_stride
+        from genomeflow.models.residues import residue_stride
 
         return residue_stride(spec.max_length, stride)
     return default_stride(spec.max_length, stride)

@@ -200,8 +200,8 @@ def test_planted_motif_is_learned_through_the_training_loop():
     names = ["motif", "background"]
     windows = {}
     labels = {}
-    # 240 a class: with 80, held-out accuracy ranged 0.87-0.94 over initialisation seeds (one
-    # numpy upgrade reshuffled the batches into the 0.87); with 240, 0.94-0.98 over 6 seeds
+    # 240 a class: with 80, held-out accuracy ranged 0.87-0.94 over initialisation seeds, and a
+    # fresh install fell to 0.87 at the seed an earlier one passed with; 240: 0.94-0.98, 6 seeds
     for name, (count, seed) in {"train": (240, 11), "valid": (20, 21), "test": (50, 31)}.items():
         sequences, labels[name] = split(count, seed)
         windows[name] = residue_windows(sequences, "dna", 128)

@@ -214,10 +214,17 @@ def _build_cnn(spec: ModelSpec, masked_lm: bool, seed: int) -> Any:
         raise ConfigError("cnn is a classifier only: pretrain a transformer architecture")
     if spec.alphabet is None:
         raise ConfigError("a cnn model spec needs the alphabet of its sequences")
-    settings = (spec.alphabet, spec.label_names, spec.max_length, spec.dropout, seed)
+    settings = {
+        "alphabet": spec.alphabet,
+        "label_names": spec.label_names,
+        "max_length": spec.max_length,
+        "dropout": spec.dropout,
+        "seed": seed,
+        "position_bins": spec.position_bins,
+    }
     if spec.checkpoint:
-        return cnn.fine_tunable_cnn(spec.checkpoint, *settings, spec.position_bins)
-    return cnn.build_cnn(settings[0], spec.preset, *settings[1:], spec.position_bins)
+        return cnn.fine_tunable_cnn(spec.checkpoint, **settings)
+    return cnn.build_cnn(preset=spec.preset, **settings)
 
 
 def _even(tokens: int) -> int:

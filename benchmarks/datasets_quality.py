@@ -1,7 +1,7 @@
-"""The datasets of the quality suite (suite_quality.py): four tasks, built once and cached.
+"""The datasets of the quality suite (suite_quality.py): five tasks, built once and cached.
 
 Public names:
-    QUALITY_SETS: {name: QualitySet}: how each task's FASTA files, tokeniser and seeded
+    QUALITY_SETS: {name: QualitySet}: how each task's input files, tokeniser and seeded
         dataset folders are made, with its source and licence text for the notes.
     chromosome(work) -> str: the C. diphtheriae NCTC11397 chromosome (2.46 Mbp), read from the
         pyrodigal 3.7.1 wheel's test data.
@@ -46,6 +46,7 @@ PYJASPAR = ("pyjaspar", "4.0.0")
 CHROMOSOME = "pyrodigal/tests/data/GCF_001457455.1_NCTC11397_genomic.fna.gz"
 ECOLI_PROTEINS = "pyrodigal/tests/data/MIIJ01000039.faa.gz"
 DATA_SEED = 0  # the sequences of the built sets are fixed; the split seed varies
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
 
 # Motif set: 200 bp windows of the chromosome, a sampled site of each factor planted.
 MOTIF_WINDOW = 200  # residues
@@ -407,6 +408,15 @@ QUALITY_SETS = {
         "the Prodigal proteins of E. coli contig MIIJ01000039 (NCBI taxon 562, BioSample "
         "SAMN05730656; MIIJ01000039.faa.gz of the pyrodigal wheel); proteins >= 50 aa, stop "
         "removed",
+    ),
+    "text": QualitySet(
+        title="Python documentation paragraphs (3 classes, 396 documents of 60-400 characters)",
+        fastas=lambda work: [EXAMPLES / "python_docs" / "paragraphs.csv"],
+        tokeniser={"method": "unigram", "vocab_size": 2000, "alphabet": "text"},
+        grouping="id",
+        source="examples/data/python_docs: paragraphs of CPython 3.11.7's pydoc_data.topics "
+        "(PSF License 2), labelled statements / expressions / types by the part of the "
+        "documentation their topic belongs to, 132 each (its README)",
     ),
     "long": QualitySet(
         title="4 kb C. diphtheriae windows vs dinucleotide shuffles (2 classes, 500 x 4 kb)",

@@ -175,10 +175,15 @@ SUITES["transformer_speed"] = SUITE_TRANSFORMER_SPEED
 from suite_attribution_speed import SUITE_ATTRIBUTION_SPEED  # noqa: E402
 
 SUITES["attribution_speed"] = SUITE_ATTRIBUTION_SPEED
-from suite_quality import SUITE_QUALITY, SUITE_QUALITY_POSITIONS  # noqa: E402
+from suite_quality import (  # noqa: E402
+    SUITE_QUALITY,
+    SUITE_QUALITY_POSITIONS,
+    SUITE_QUALITY_TEXT,
+)
 
 SUITES["quality"] = SUITE_QUALITY
 SUITES["quality_positions"] = SUITE_QUALITY_POSITIONS
+SUITES["quality_text"] = SUITE_QUALITY_TEXT
 from suite_interpret import SUITE_INTERPRET  # noqa: E402
 
 SUITES["interpret"] = SUITE_INTERPRET
@@ -193,6 +198,7 @@ SUITES["scale_processes"] = SUITE_SCALE_PROCESSES
 ON_REQUEST = {
     "quality",
     "quality_positions",
+    "quality_text",
     "interpret",
     "scale",
     "scale_predict",

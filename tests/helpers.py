@@ -122,3 +122,43 @@ class JsonAnswers(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+# Two topics with words of their own plus shared filler, so a word-level model can tell them
+# apart and a character-level shortcut cannot (both use the same letters).
+TOPIC_WORDS = {
+    "pets": "cat dog kitten puppy purred barked leash collar fur whiskers",
+    "markets": "stocks bonds rates earnings investors shares dividend yield index fund",
+}
+SHARED_WORDS = "the a of and to in on with was were today very"
+
+
+def text_documents(label: str, count: int, seed: int) -> list[str]:
+    """``count`` sentences of topic ``label``: topic words among shared ones, some punctuation."""
+    rng = random.Random(seed)
+    topic, shared = TOPIC_WORDS[label].split(), SHARED_WORDS.split()
+    documents = []
+    for _ in range(count):
+        length = rng.randint(8, 16)
+        words = [rng.choice(topic if rng.random() < 0.4 else shared) for _ in range(length)]
+        documents.append(" ".join(words).capitalize() + rng.choice([".", "!", ", really."]))
+    return documents
+
+
+def write_text_corpus(folder: Path, count: int = 40) -> dict[str, Path]:
+    """The same two-topic corpus as a CSV table (``docs.csv``: id, text, label) and as one plain
+    file per class (``pets.txt``, ``markets.txt``)."""
+    import csv
+
+    rows = []
+    paths = {}
+    for seed, label in enumerate(TOPIC_WORDS):
+        documents = text_documents(label, count, seed)
+        paths[label] = write_text(folder / f"{label}.txt", "\n".join(documents) + "\n")
+        rows += [(f"{label}{i}", text, label) for i, text in enumerate(documents)]
+    with open(folder / "docs.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label"])
+        writer.writerows(rows)
+    paths["table"] = folder / "docs.csv"
+    return paths

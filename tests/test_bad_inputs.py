@@ -21,7 +21,15 @@ from pathlib import Path
 import pytest
 
 from genomeflow.cli import main
-from helpers import BAD_INPUTS, MOTIF, bad_file, fasta_text, planted_records, write_text
+from helpers import (
+    BAD_INPUTS,
+    MOTIF,
+    bad_file,
+    fasta_text,
+    planted_records,
+    write_text,
+    write_text_corpus,
+)
 
 Prepare = Callable[[Path], None]
 
@@ -437,6 +445,63 @@ CASES = [
         "pipeline run --local --inputs {w}/pos.fa {w}/neg.fa --param nope=1 -o {w}/run",
         "nope",
     ),
+    # --- text corpora (--alphabet text): tables and plain files -----------------------------------
+    Case(
+        "tokenise text: no such column",
+        "tokenise {w}/docs.csv --text-column body -o {w}/out",
+        "has no column 'body'",
+    ),
+    Case(
+        "tokenise text: k-mers",
+        "tokenise {w}/pets.txt --alphabet text --method kmer -o {w}/out",
+        "a text corpus takes unigram or bpe",
+    ),
+    *[
+        Case(
+            f"dataset text: {case}",
+            f"dataset {{w}}/{name} -t {{w}}/ttok {OUT}",
+            message,
+            _write(name, content),
+        )
+        for case, (name, content, message) in {
+            "empty document": ("bad.csv", "text,label\nhi there,a\n ,b\n", "row 2, column 'text'"),
+            "label with one document": ("bad.csv", "text,label\nx,a\ny,a\nz,b\n", "label 'b'"),
+            "bad JSON line": ("bad.jsonl", '{"text": "x", "label": "a"}\n{"text"\n', "line 2"),
+            "number as text": ("bad.jsonl", '{"text": 7, "label": "a"}\n', "holds 7, not text"),
+        }.items()
+    ],
+    Case(
+        "dataset text: not UTF-8",
+        f"dataset {{w}}/pets.txt {{w}}/bad.txt -t {{w}}/ttok {OUT}",
+        "holds the byte",
+        _write("bad.txt", b"caf\xe9\nok\n"),
+    ),
+    Case(
+        "dataset text: a FASTA file",
+        f"dataset {{w}}/pos.fa {{w}}/neg.fa -t {{w}}/ttok {OUT}",
+        "named as FASTA/FASTQ",
+    ),
+    Case(
+        "dataset text: FASTA in a .txt file",
+        f"dataset {{w}}/pets.txt {{w}}/s.txt -t {{w}}/ttok {OUT}",
+        "starts like FASTA",
+        _write("s.txt", ">r1\nACGT\n"),
+    ),
+    Case(
+        "dataset text: tables mixed with plain files",
+        f"dataset {{w}}/docs.csv {{w}}/pets.txt -t {{w}}/ttok {OUT}",
+        "mix tables",
+    ),
+    Case(
+        "dataset text: a DNA tokeniser",
+        f"dataset {{w}}/docs.csv --alphabet text -t {{w}}/tok {OUT}",
+        "built for dna",
+    ),
+    Case(
+        "baseline text: one-hot features",
+        "baseline {w}/tds -o {w}/out --features onehot",
+        "a text dataset takes count, tfidf or word2vec",
+    ),
     # --- network faults: a listener that accepts and never answers ------------------------------
     Case(
         "validate: silent S3 endpoint",
@@ -479,11 +544,14 @@ def good(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("good")
     write_text(folder / "pos.fa", fasta_text(planted_records(40, 60, 1, MOTIF)))
     write_text(folder / "neg.fa", fasta_text(planted_records(40, 60, 2, None)))
+    write_text_corpus(folder, count=20)  # docs.csv, pets.txt, markets.txt
     for argv in (
         "tokenise {w}/pos.fa -o {w}/tok --method kmer -k 6",
         "dataset {w}/pos.fa {w}/neg.fa -t {w}/tok -o {w}/ds",
         "baseline {w}/ds -o {w}/model --features count --model logreg --folds 2",
         "train {w}/ds -o {w}/tmodel --preset tiny --epochs 1 --batch-size 16",
+        "tokenise {w}/docs.csv --alphabet text -o {w}/ttok --vocab-size 100",
+        "dataset {w}/docs.csv -t {w}/ttok -o {w}/tds",
     ):
         assert main([*argv.format(w=folder).split(), "--tracking-uri", "none"]) == 0, argv
     return folder

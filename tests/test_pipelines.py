@@ -40,7 +40,7 @@ from genomeflow.components.synthetic import synthetic
 from genomeflow.components.tokenise import tokenise
 from genomeflow.components.train import train
 from genomeflow.pipelines.training import DEFAULT_SWEEP
-from helpers import MOTIF, artifact
+from helpers import MOTIF, artifact, write_text_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 # train-2 is the CNN (a second train task); sweep trials are Katib's GPU pods (test_katib)
@@ -493,6 +493,45 @@ def test_training_pipeline_on_local_runner_registers_a_champion(live, class_file
     scores = pd.read_parquet(table)
     assert len(scores) == 160 and {"p_promoter", "p_background"} <= set(scores.columns)
     assert "predict" in done.stdout and "FINISHED" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_text_corpus_runs_the_training_pipeline_on_the_local_runner(live, tmp_path):
+    """Issue 20's end to end: a CSV of documents (text and label columns) in S3 through every
+    step (a word tokeniser, the dataset, baselines, sweep, transformer, CNN over token
+    embeddings, crossval, interpret on words, compare) to a registered model that scores raw
+    text."""
+    import mlflow
+
+    corpus = write_text_corpus(tmp_path, count=30)
+    bucket = live["object_store"]["bucket"]
+    inputs = uploaded([corpus["table"]], f"s3://{bucket}/text-test")
+    params = {
+        **tiny_training("text-test"),
+        "tokeniser_method": "unigram",
+        "vocab_size": 100,
+        "tokeniser_settings": {"alphabet": "text"},
+    }
+    params.pop("pretrain_steps")  # the plain shape
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    done = subprocess.run(
+        [sys.executable, "-m", "genomeflow", "pipeline", "run", "--local", "-o",
+         str(tmp_path / "root"), "--params-file", str(params_file), "--inputs", *inputs],
+        capture_output=True, text=True, env=os.environ.copy(), timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    summary = done.stdout[done.stdout.index("stage ") :]
+    for stage in ("baseline tfidf+logreg", "train cnn-tiny", "interpret", "crossval"):
+        assert stage in summary
+    assert "registered model: text-test version 1" in summary
+
+    mlflow.set_tracking_uri(live["mlflow"]["uri"])
+    champion = mlflow.pyfunc.load_model("models:/text-test@champion")
+    frame = pd.DataFrame({"sequence": ["The kitten purred on the collar.", "Stocks and bonds!"]})
+    predicted = champion.predict(frame)
+    assert set(predicted["label"]) <= {"pets", "markets"} and len(predicted) == 2
 
 
 # --- submit: argument handling and the requests, against a faked KFP API (no cluster here) ---

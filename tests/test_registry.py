@@ -323,6 +323,23 @@ def test_bad_registry_inputs_are_one_line_errors(live, champion, models, planted
 
 
 @pytest.mark.integration
+def test_a_name_registered_anew_is_not_served_from_an_old_download(live, champion, models, planted):
+    """Version numbers restart when a model is deleted and registered again (or the tracking
+    database is new): the download cache must not hand back the old version 1."""
+    from mlflow import MlflowClient
+
+    from genomeflow.tracking.registry import download_registered
+
+    first = download_registered(f"models:/{champion}/1")
+    MlflowClient(live["mlflow"]["uri"]).delete_registered_model(champion)
+    assert register(models["bad"], champion, planted) == 0
+    second = download_registered(f"models:/{champion}/1")
+    assert second != first
+    manifest = "baseline.json"
+    assert (second / manifest).read_text() != (first / manifest).read_text()
+
+
+@pytest.mark.integration
 def test_the_registered_model_loads_without_genomeflow_installed(live, champion):
     import genomeflow
 

@@ -257,3 +257,32 @@ def test_a_taken_port_is_named(tmp_path):
         with pytest.raises(ServiceError, match=f"port {port} .*--mon-port"):
             services_up(store)
     assert read_state(tmp_path).get("object_store") is None
+
+
+def test_a_fresh_object_store_sets_the_stale_tracking_database_aside(tmp_path):
+    """The store keeps its data in memory: after `down` and `up` its artifacts are gone, so the
+    database whose runs and model versions pointed at them is kept under another name (not
+    deleted), and MLflow starts a new one instead of serving versions with no files."""
+    import sqlite3
+
+    from mlflow import MlflowClient
+
+    ports = {"mlflow_port": free_port(), "s3_port": free_port(), "mon_port": free_port()}
+    config = ServicesConfig(action="up", home=str(tmp_path), object_store=True, **ports)
+    try:
+        first = services_up(config)
+        MlflowClient(first["mlflow"]["uri"]).create_experiment("before-the-restart")
+        services_down(config)
+        again = services_up(config)
+        (kept,) = tmp_path.glob("mlflow-before-*.db")
+        assert (
+            MlflowClient(again["mlflow"]["uri"]).get_experiment_by_name("before-the-restart")
+            is None
+        )
+        with sqlite3.connect(kept) as database:
+            names = [row[0] for row in database.execute("SELECT name FROM experiments")]
+        assert "before-the-restart" in names
+        services_up(config)  # the store still runs: nothing more is set aside
+        assert len(list(tmp_path.glob("mlflow-before-*.db"))) == 1
+    finally:
+        services_down(config)

@@ -84,7 +84,7 @@ REFUSED = {
     "alphabet a number": (
         "synthetic",
         "alphabet: 5",
-        "unknown alphabet 5 (an int), expected one of dna, rna, protein",
+        "unknown alphabet 5 (an int), expected one of dna, rna, protein, text",
     ),
     "bool a word": (
         "synthetic",

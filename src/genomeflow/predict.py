@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from genomeflow.data import columns
 from genomeflow.data.columns import Column, has_repeats
 from genomeflow.io.files import check_readable
 from genomeflow.io.sequences import read_sequence_files
+from genomeflow.io.text import TextColumns
 from genomeflow.models.checkpoint import quiet_transformers
 from genomeflow.models.loading import check_sequence_inputs, load_classifier, model_manifest
 from genomeflow.sequence.complement import reverse_complement
@@ -41,7 +43,8 @@ def _records(config: PredictConfig, check_ids: bool = False):
     """``(file index, record)`` of every input record in order, checked as they are read; ids
     are checked for repeats only when asked (:func:`_count` checks them in 8 bytes each)."""
     allow = config.allow_duplicate_ids or not check_ids
-    return read_sequence_files(config.inputs, config.alphabet, allow)
+    text = TextColumns(config.text_column or "text")
+    return read_sequence_files(config.inputs, config.alphabet, allow, text)
 
 
 def _count(config: PredictConfig) -> int:
@@ -93,6 +96,8 @@ def predict_files(config: PredictConfig) -> PredictSummary:
         f"the model {config.model}",
         config.reverse_complement,
     )
+    if alphabet.is_text and config.alphabet is None:  # a text model reads its inputs as text
+        config = dataclasses.replace(config, alphabet=alphabet)
     # Every record read and checked once before the model loads: a bad record further down
     # is reported before any model work, and the bar below gets its total and ETA.
     total = _count(config)

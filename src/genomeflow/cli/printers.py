@@ -80,18 +80,24 @@ def synthetic(config: Any, summary: Any) -> None:
     )
 
 
+def _units(alphabet: str) -> tuple[str, str]:
+    """What a record and its letters are called: documents and characters for text."""
+    return ("documents", "characters") if alphabet == "text" else ("sequences", "residues")
+
+
 def tokenise(config: Any, summary: Any) -> None:
     from genomeflow.tokenise import GenomeTokenizer
 
+    records, letters = _units(summary.alphabet)
     trained = (
-        f", trained on {summary.trained_on_residues:,} residues"
+        f", trained on {summary.trained_on_residues:,} {letters}"
         if summary.trained_on_residues
         else ""
     )
     print(
         f"wrote {summary.method} tokeniser ({summary.vocab_size:,} tokens, {summary.alphabet}) to "
-        f"{summary.output} from {summary.corpus_records:,} records / "
-        f"{summary.corpus_residues:,} residues{trained}"
+        f"{summary.output} from {summary.corpus_records:,} {records} / "
+        f"{summary.corpus_residues:,} {letters}{trained}"
     )
     if config.example:
         tokens = GenomeTokenizer.load(summary.output).tokens(config.example)
@@ -188,11 +194,12 @@ def sweep(config: Any, summary: Any) -> None:
 def interpret(config: Any, summary: Any) -> None:
     zero = f"; {summary.zero_norm} with all-zero attributions" if summary.zero_norm else ""
     print(
-        f"attributed {summary.sequences} sequences (largest convergence delta "
+        f"attributed {summary.sequences} {'documents' if summary.unit == 'word' else 'sequences'} "
+        f"(largest convergence delta "
         f"{summary.max_delta:.3g}{zero}); report: {summary.output}/index.html"
     )
-    for target, kmer in summary.top_motifs.items():
-        print(f"top k-mer towards {target}: {kmer}")
+    for target, top in summary.top_motifs.items():
+        print(f"top {summary.unit} towards {target}: {top}")
 
 
 def compare(config: Any, summary: Any) -> None:
@@ -269,17 +276,18 @@ def tokens_merge(config: Any, summary: Any) -> None:
 
 def tokens_inspect(config: Any, summary: Any) -> None:
     result = summary.result
+    records, letters = _units(result.alphabet)
     print(
         f"{result.folder}: {result.method} tokeniser for {result.alphabet}, "
-        f"{result.vocab_size:,} tokens, mean token length {result.mean_token_length:.2f} residues"
+        f"{result.vocab_size:,} tokens, mean token length {result.mean_token_length:.2f} {letters}"
     )
     if result.coverage is not None:
         cover = result.coverage
         print(
-            f"on {cover.records:,} sequences: {100 * cover.residue_coverage:.2f}% of residues "
+            f"on {cover.records:,} {records}: {100 * cover.residue_coverage:.2f}% of {letters} "
             f"in known tokens, {100 * cover.unknown_share:.2f}% <unk> tokens, "
-            f"{cover.tokens_per_sequence:.1f} tokens per sequence, "
-            f"{cover.residues_per_token:.2f} residues per token"
+            f"{cover.tokens_per_sequence:.1f} tokens per {records[:-1]}, "
+            f"{cover.residues_per_token:.2f} {letters} per token"
         )
     print(f"report written to {config.output}: {', '.join(p.name for p in summary.written)}")
 

@@ -61,8 +61,28 @@ def alphabet_option() -> Any:
     """The ``alphabet`` setting every stage that reads sequences has."""
     return option(
         None,
-        help="dna, rna or protein; detected from the first records when not given",
-        shown="detect",
+        help="dna, rna or protein; or text: a human-language corpus (tables with --text-column "
+        "and --label-column, or one plain-text file per class, one document per line)",
+        shown="detect dna/rna/protein; text is declared, never detected",
+    )
+
+
+def text_column_option() -> Any:
+    """The column of a text corpus table that holds the documents."""
+    return option(
+        None,
+        help="a text corpus table's (CSV/TSV/JSONL/Parquet) column of documents; implies "
+        "--alphabet text",
+        shown="text, when the alphabet is text",
+    )
+
+
+def label_column_option() -> Any:
+    """The column of a text corpus table that holds the labels."""
+    return option(
+        None,
+        help="a text corpus table's column of labels",
+        shown="label, when the alphabet is text",
     )
 
 
@@ -355,6 +375,32 @@ def _require(condition: bool, message: str) -> None:
 
 def _alphabet_or_none(value: Alphabet | str | None) -> Alphabet | None:
     return None if value in (None, "", "auto") else Alphabet.parse(value)
+
+
+def _sequences_only(config: Any, what: str) -> None:
+    """Refuse ``--alphabet text`` for a stage that reads sequences only."""
+    _require(
+        config.alphabet is not Alphabet.TEXT,
+        f"{what} reads FASTA/FASTQ sequences; a text corpus goes to tokenise, dataset and pretrain",
+    )
+
+
+def _text_columns(config: Any) -> None:
+    """Resolve ``alphabet``, ``text_column`` and ``label_column`` together: a text column
+    declares text; text takes the columns ``text`` and ``label`` unless named."""
+    config.alphabet = _alphabet_or_none(config.alphabet)
+    named = config.text_column is not None or getattr(config, "label_column", None) is not None
+    if named and config.alphabet is None:
+        config.alphabet = Alphabet.TEXT
+    _require(
+        not named or config.alphabet is Alphabet.TEXT,
+        f"--text-column/--label-column name a text corpus's columns, but --alphabet is "
+        f"{getattr(config.alphabet, 'value', None)}; drop one of them",
+    )
+    if config.alphabet is Alphabet.TEXT:
+        config.text_column = config.text_column or "text"
+        if hasattr(config, "label_column"):
+            config.label_column = config.label_column or "label"
 
 
 ControlMethod = Literal["shuffle", "markov", "bootstrap"]

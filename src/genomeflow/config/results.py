@@ -10,11 +10,13 @@ from typing import Literal
 
 from genomeflow.config.base import (
     StageConfig,
-    _alphabet_or_none,
     _require,
+    _text_columns,
     alphabet_option,
     duplicate_ids_option,
+    label_column_option,
     option,
+    text_column_option,
 )
 from genomeflow.metric_names import canonical_metric, metric_choice
 from genomeflow.sequence.alphabet import Alphabet
@@ -30,7 +32,10 @@ class PredictConfig(StageConfig):
         role="input",
     )
     inputs: list[str] = option(
-        help="FASTA/FASTQ files (plain or .gz) to score", positional=True, role="input"
+        help="FASTA/FASTQ files (plain or .gz) to score; a text model's: a text corpus (tables "
+        "or plain-text files, one document per line)",
+        positional=True,
+        role="input",
     )
     output: str = option(
         help="predictions table: .csv, .tsv or .parquet (id, file, label, probability per class)",
@@ -42,6 +47,7 @@ class PredictConfig(StageConfig):
         False, help="average each sequence's probabilities with its reverse complement's"
     )
     alphabet: Alphabet | None = alphabet_option()
+    text_column: str | None = text_column_option()
     allow_duplicate_ids: bool = duplicate_ids_option()
 
     def __post_init__(self) -> None:
@@ -51,7 +57,7 @@ class PredictConfig(StageConfig):
             f"--output {self.output}: end the name in .csv, .tsv or .parquet",
         )
         _require(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
-        self.alphabet = _alphabet_or_none(self.alphabet)
+        _text_columns(self)
 
 
 # A registered model name genomeflow accepts. MLflow forbids '/' and ':' (and path tricks such as
@@ -135,10 +141,20 @@ class InterpretConfig(StageConfig):
         short="-o",
         role="output",
     )
-    inputs: list[str] = option([], help="FASTA/FASTQ files to explain", role="input")
-    sequences: list[str] = option([], help="literal sequences to explain (ids seq1, seq2...)")
+    inputs: list[str] = option(
+        [],
+        help="FASTA/FASTQ files to explain; a text model's: a text corpus (tables, whose label "
+        "column gives the true labels when it has one, or plain-text files, one document per "
+        "line)",
+        role="input",
+    )
+    sequences: list[str] = option(
+        [], help="literal sequences (a text model's: documents) to explain (ids seq1, seq2...)"
+    )
     labels: list[str] = option(
-        [], help="the true class of each input file, in order (shown in the reports)"
+        [],
+        help="the true class of each input file, in order (shown in the reports; a text "
+        "table's come from its label column)",
     )
     limit: int = option(500, help="most records read from the input files, in file order")
     pages: int = option(
@@ -159,9 +175,13 @@ class InterpretConfig(StageConfig):
         256, help="interpolated windows per forward pass (lower it if memory runs out)"
     )
     motif_k: int = option(0, help="k-mer length of the motif summary", shown="6; protein 3")
-    motif_top: int = option(20, help="k-mers listed per class in the motif summary")
+    motif_top: int = option(
+        20, help="k-mers (a text model's: words) listed per class in the motif summary"
+    )
     motif_min_support: int = option(
-        5, help="sequences a k-mer must occur in to be listed in the k-mer summary"
+        5,
+        help="sequences a k-mer (a text model's: documents a word) must occur in to be listed in "
+        "the summary",
     )
     motif_discovery: bool = option(
         True, help="find motifs with TF-MoDISco in each class's attributions and name them"
@@ -190,9 +210,14 @@ class InterpretConfig(StageConfig):
     )
     seed: int = option(42, help="seed of shuffled baselines and control shuffles")
     alphabet: Alphabet | None = alphabet_option()
+    text_column: str | None = text_column_option()
+    label_column: str | None = label_column_option()
 
     def __post_init__(self) -> None:
-        _require(bool(self.inputs or self.sequences), "give FASTA files and/or --sequences")
+        _require(
+            bool(self.inputs or self.sequences),
+            "give input files (FASTA/FASTQ, or a text model's corpus) and/or --sequences",
+        )
         _require(
             not self.labels or len(self.labels) == len(self.inputs),
             f"--labels: give one class per input file ({len(self.inputs)}), got {len(self.labels)}",
@@ -203,7 +228,7 @@ class InterpretConfig(StageConfig):
         for name in (*positive, "motif_min_support", "motif_min_seqlets", "motif_max_seqlets"):
             _require(getattr(self, name) >= 1, f"--{name.replace('_', '-')} must be at least 1")
         _require(self.motif_k >= 0, "--motif-k must be 0 (automatic) or more")
-        self.alphabet = _alphabet_or_none(self.alphabet)
+        _text_columns(self)
 
 
 @dataclass

@@ -11,9 +11,13 @@ from genomeflow.config.base import (
     StageConfig,
     _alphabet_or_none,
     _require,
+    _sequences_only,
+    _text_columns,
     alphabet_option,
     duplicate_ids_option,
+    label_column_option,
     option,
+    text_column_option,
 )
 from genomeflow.sequence.alphabet import Alphabet
 
@@ -55,6 +59,7 @@ class SyntheticConfig(StageConfig):
             self.per_sequence >= 1, f"--per-sequence must be at least 1, got {self.per_sequence}"
         )
         self.alphabet = _alphabet_or_none(self.alphabet)
+        _sequences_only(self, "synthetic")
 
 
 @dataclass
@@ -71,6 +76,7 @@ class ValidateConfig(StageConfig):
     def __post_init__(self) -> None:
         _require(bool(self.inputs), "give at least one FASTA/FASTQ file to validate")
         self.alphabet = _alphabet_or_none(self.alphabet)
+        _sequences_only(self, "validate")
 
 
 # benchmarks/results/tokenise_vocabulary.md: 100 kbp segments train; 1 Mbp crashes (SIGSEGV).
@@ -84,7 +90,10 @@ class TokeniseConfig(StageConfig):
     """Settings of ``genomeflow tokenise``: learn or build a tokeniser from sequences."""
 
     inputs: list[str] = option(
-        help="FASTA/FASTQ files (plain or .gz): the training corpus", positional=True, role="input"
+        help="FASTA/FASTQ files (plain or .gz), or a text corpus (--alphabet text): the training "
+        "corpus",
+        positional=True,
+        role="input",
     )
     output: str = option(
         help="output folder (loadable by transformers.AutoTokenizer)", short="-o", role="output"
@@ -92,15 +101,18 @@ class TokeniseConfig(StageConfig):
     method: TokeniseMethod = option(
         "unigram",
         help="unigram: empirical SentencePiece-style pieces; bpe: byte-pair merges; "
-        "char: one token per residue; kmer: fixed k-mers every --stride residues",
+        "char: one token per residue; kmer: fixed k-mers every --stride residues (text: "
+        "unigram or bpe pieces of words)",
     )
     vocab_size: int = option(32000, help="target vocabulary size for unigram/bpe (tokens)")
     max_piece_length: int = option(16, help="longest unigram/bpe piece (residues)")
     min_frequency: int = option(2, help="occurrences a bpe merge needs")
     k: int = option(6, help="k-mer length for --method kmer (residues)", short="-k")
     stride: int = option(1, help="residues between k-mer starts (< k overlaps them)")
-    case: Literal["upper", "keep"] = option(
-        "upper", help="upper: fold lowercase (soft-masked) residues; keep: lowercase tokens apart"
+    case: Literal["upper", "lower", "keep"] = option(
+        "upper",
+        help="upper: fold lowercase (soft-masked) residues; keep: lowercase tokens apart; "
+        "text folds to lower case unless keep",
     )
     segment_length: int = option(
         1000, help="residues per training segment: long records are cut, never one sentence"
@@ -112,6 +124,7 @@ class TokeniseConfig(StageConfig):
     )
     seed: int = option(42, help="random seed of the segment sample")
     alphabet: Alphabet | None = alphabet_option()
+    text_column: str | None = text_column_option()
     allow_duplicate_ids: bool = duplicate_ids_option()
     example: str | None = option(None, help="print how this sequence is segmented")
 
@@ -147,7 +160,17 @@ class TokeniseConfig(StageConfig):
             f"({self.max_piece_length})",
         )
         _require(self.sample_bp >= 0, f"--sample-bp must be 0 or more, got {self.sample_bp}")
-        self.alphabet = _alphabet_or_none(self.alphabet)
+        _text_columns(self)
+        if self.alphabet is Alphabet.TEXT:
+            _require(
+                self.method in ("unigram", "bpe"),
+                f"--method {self.method} cuts residues; a text corpus takes unigram or bpe",
+            )
+            self.case = "lower" if self.case == "upper" else self.case  # text folds downwards
+        _require(
+            self.case != "lower" or self.alphabet is Alphabet.TEXT,
+            "--case lower applies to text; sequences fold to upper case (--case upper)",
+        )
 
 
 @dataclass
@@ -155,7 +178,8 @@ class DatasetConfig(StageConfig):
     """Settings of ``genomeflow dataset``: labelled, split, tokenised sequences."""
 
     inputs: list[str] = option(
-        help="FASTA/FASTQ files: one per class, or any number with --label-table",
+        help="FASTA/FASTQ files: one per class, or any number with --label-table; or a text "
+        "corpus (--alphabet text): tables with a label column, or one plain-text file per class",
         positional=True,
         role="input",
     )
@@ -206,6 +230,8 @@ class DatasetConfig(StageConfig):
         0.8, help="--group-by similarity: share (0-1) of both records the alignment must cover"
     )
     alphabet: Alphabet | None = alphabet_option()
+    text_column: str | None = text_column_option()
+    label_column: str | None = label_column_option()
     allow_duplicate_ids: bool = duplicate_ids_option()
 
     def __post_init__(self) -> None:
@@ -241,7 +267,19 @@ class DatasetConfig(StageConfig):
         _require(
             0 <= self.coverage <= 1, f"--coverage must be between 0 and 1, got {self.coverage}"
         )
-        self.alphabet = _alphabet_or_none(self.alphabet)
+        _text_columns(self)
+        if self.alphabet is Alphabet.TEXT:
+            _require(
+                self.label_table is None,
+                "--label-table labels sequence records; a text table's labels come from its "
+                "--label-column, plain-text files are one class each",
+            )
+            _require(not self.reverse_complement, "--reverse-complement applies to DNA/RNA only")
+            _require(
+                self.group_by != "similarity",
+                "--group-by similarity clusters sequences with MMseqs2; text is grouped by "
+                "document (--group-by id)",
+            )
 
 
 TOKENISER_NAMES_HELP = "a label per tokeniser, in order, for columns, plots and metadata"

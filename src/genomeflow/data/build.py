@@ -14,6 +14,7 @@ duplicate ids are allowed, and the records when MMseqs2 clusters them (--group-b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -134,6 +135,8 @@ def build_dataset(config: DatasetConfig) -> DatasetSummary:
     datasets.disable_progress_bars()  # ours report in sequences; theirs add a bar per shard
     check_writable(config.output)
     tokenizer = GenomeTokenizer.load(config.tokeniser)
+    if config.alphabet is None and tokenizer.known_alphabet is Alphabet.TEXT:
+        config = dataclasses.replace(config, alphabet=Alphabet.TEXT)  # a text tokeniser's corpus
     alphabet = matching_alphabet(
         config.inputs[0],
         config.alphabet,

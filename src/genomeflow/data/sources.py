@@ -21,6 +21,7 @@ from genomeflow.data.split import group_strata
 from genomeflow.errors import ConfigError, InputError
 from genomeflow.io.labels import label_from_path, labelled_records
 from genomeflow.io.sequences import SequenceRecord
+from genomeflow.io.text import TextColumns, class_name, table_format
 from genomeflow.sequence.alphabet import Alphabet
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,9 @@ def labelled(config: DatasetConfig, check_ids: bool = False):
     """The labelled records, streamed; ids are checked for repeats only when asked (the first
     pass checks them in a few bytes each, :func:`_check_unique_ids`)."""
     allow = config.allow_duplicate_ids or not check_ids
+    columns = TextColumns(config.text_column or "text", config.label_column or "label")
     return labelled_records(
-        config.inputs, config.label_table, config.labels, config.alphabet, allow
+        config.inputs, config.label_table, config.labels, config.alphabet, allow, columns
     )
 
 
@@ -118,8 +120,11 @@ def read_sources(config: DatasetConfig, method: str, scratch: Path | None = None
     if not config.allow_duplicate_ids:
         _check_unique_ids(config, hashes.mapped())
     hashes.discard()
-    if config.label_table is None:
-        label_names = list(config.labels or [label_from_path(p) for p in config.inputs])
+    if config.alphabet is Alphabet.TEXT and table_format(config.inputs[0]) is not None:
+        label_names = sorted(codes)  # a table's labels, as a label table's
+    elif config.label_table is None:
+        name = class_name if config.alphabet is Alphabet.TEXT else label_from_path
+        label_names = list(config.labels or [name(p) for p in config.inputs])
     else:
         label_names = sorted(codes)
     coded = labels.mapped()

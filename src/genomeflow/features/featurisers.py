@@ -219,8 +219,17 @@ class OneHot:
 def make_featuriser(
     settings: FeatureSettings, tokenizer: GenomeTokenizer, alphabet: Alphabet
 ) -> Featuriser:
-    """An unfitted featuriser of ``settings.kind``."""
+    """An unfitted featuriser of ``settings.kind``.
+
+    Raises:
+        InputError: one-hot features of text (they encode residue positions).
+    """
     if settings.kind == "onehot":
+        if alphabet.is_text:
+            raise InputError(
+                "onehot features encode a residue at each position; a text dataset takes "
+                "count, tfidf or word2vec features of its tokens"
+            )
         return OneHot(settings, alphabet)
     if settings.kind == "word2vec":
         return Word2VecPooled(settings, tokenizer)

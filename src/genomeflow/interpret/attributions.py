@@ -50,6 +50,8 @@ class SequenceAttribution:
         zero_norm: every attribution is 0 (e.g. a collapsed model): scores are reported as 0,
             never divided into NaN.
         label: the true class when known.
+        spans: per token, the character range ``[start, end)`` of ``sequence`` it covers (a
+            text document's words are rebuilt from them; empty when not recorded).
     """
 
     id: str
@@ -64,6 +66,7 @@ class SequenceAttribution:
     delta: float
     zero_norm: bool
     label: str | None = None
+    spans: tuple[tuple[int, int], ...] = ()
 
     def normalised(self, scores: np.ndarray) -> np.ndarray:
         """Scores over their largest magnitude, in [-1, 1] (zeros when all are zero)."""
@@ -261,6 +264,7 @@ class Attributor:
                     delta=float(deltas[mine].max()),
                     zero_norm=not np.any(token_scores),
                     label=None if labels is None else labels[index],
+                    spans=tuple(spans),
                 )
             )
         return results

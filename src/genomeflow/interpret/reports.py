@@ -1,18 +1,22 @@
 """Attribution reports: one HTML page and one PNG track per sequence, an index page, and the
-attributions as Parquet (per residue) and NPZ (per token) for downstream use."""
+attributions as Parquet (per residue) and NPZ (per token) for downstream use. A text document's
+page shows its words instead, coloured by their scores (no track), and its Parquet file holds
+one row per word."""
 
 from __future__ import annotations
 
 import html
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from genomeflow.interpret.attributions import SequenceAttribution
 from genomeflow.interpret.discovery import Occurrence
+from genomeflow.interpret.words import Word
 from genomeflow.report import html_page, html_table, png_image
 from genomeflow.tracking.stage import REPORTS_FOLDER
 
@@ -27,6 +31,8 @@ th { cursor: pointer; text-align: left; background: #f4f4f4; }
   display: inline-block; }
 .legend span { font-family: monospace; padding: 0.1em 0.5em; }
 .sites { font-family: monospace; word-wrap: break-word; }
+.words { line-height: 1.9; max-width: 60em; }
+.words span { padding: 0.1em 0.05em; border-radius: 0.2em; }
 .sites mark { background: #ffd54f; border-bottom: 2px solid #b26a00; }
 """
 SORTER = """
@@ -55,6 +61,21 @@ def safe_name(record_id: str, taken: set[str]) -> str:
         name = f"{base[:76]}_{number}"
     taken.add(name)
     return name
+
+
+def write_class_table(
+    folder: Path,
+    stem: str,
+    table: Any,
+    taken: set[str],
+    plot: Callable[[Any, Path, str], None],
+    title: str,
+) -> None:
+    """A per-class table (``<stem>.tsv``, tab-separated) and its ``plot`` (``<stem>.png``),
+    named uniquely among ``taken``."""
+    name = safe_name(stem, taken)
+    table.to_csv(folder / f"{name}.tsv", sep="\t", index=False, float_format="%.6g")
+    plot(table, folder / f"{name}.png", title)
 
 
 def colour(score: float) -> str:
@@ -104,17 +125,8 @@ def site_block(sequence: str, sites: Sites, verdicts: dict[str, str]) -> str:
     )
 
 
-def sequence_page(
-    item: SequenceAttribution, track: str, sites: Sites = (), verdicts: dict[str, str] | None = None
-) -> str:
-    """The HTML page of one sequence: facts, coloured tokens with a legend, its track plot, and
-    its motif sites (with their database matches) when it has any."""
-    scores = item.normalised(item.token_scores)
-    spans = "".join(
-        f'<span style="background:{colour(s)}" title="{html.escape(t)}: '
-        f'{raw:+.4g}">{html.escape(t)}</span>'
-        for t, s, raw in zip(item.tokens, scores, item.token_scores, strict=True)
-    )
+def page_header(item: SequenceAttribution) -> str:
+    """The top of a sequence's or document's page: its facts, and the colour legend."""
     facts = [
         ("record", item.id),
         ("true label", item.label or "unknown"),
@@ -136,12 +148,47 @@ def sequence_page(
         f"from {html.escape(item.target)}</span> (colour strength: share of the largest "
         "magnitude)</p>"
     )
+    return f"<h1>{html.escape(item.id)}</h1><table>{rows}</table>{note}{legend}"
+
+
+def sequence_page(
+    item: SequenceAttribution, track: str, sites: Sites = (), verdicts: dict[str, str] | None = None
+) -> str:
+    """The HTML page of one sequence: facts, coloured tokens with a legend, its track plot, and
+    its motif sites (with their database matches) when it has any."""
+    scores = item.normalised(item.token_scores)
+    spans = "".join(
+        f'<span style="background:{colour(s)}" title="{html.escape(t)}: '
+        f'{raw:+.4g}">{html.escape(t)}</span>'
+        for t, s, raw in zip(item.tokens, scores, item.token_scores, strict=True)
+    )
     body = (
-        f"<h1>{html.escape(item.id)}</h1><table>{rows}</table>{note}{legend}"
-        f'<div class="tokens">{spans}</div><p><img src="{html.escape(track)}" '
+        f'{page_header(item)}<div class="tokens">{spans}</div><p><img src="{html.escape(track)}" '
         'alt="attribution track" width="900"></p>'
         f"{site_block(item.sequence, sites, verdicts or {})}"
         '<p><a href="index.html">all sequences</a></p>'
+    )
+    return _page(item.id, body)
+
+
+def word_page(item: SequenceAttribution, words: Sequence[Word]) -> str:
+    """The HTML page of one document: facts, and its text with each word coloured by the sum
+    of its tokens' scores (hover: the score and the tokens)."""
+    scores = item.normalised(np.asarray([word.score for word in words], dtype=np.float64))
+    parts, end = [], 0
+    for word, score in zip(words, scores, strict=True):
+        pieces = " + ".join(word.tokens)
+        parts.append(
+            f'{html.escape(item.sequence[end : word.start])}<span style="background:'
+            f'{colour(score)}" title="{html.escape(word.text)}: {word.score:+.4g} '
+            f'({html.escape(pieces)})">'
+            f"{html.escape(word.text)}</span>"
+        )
+        end = word.end
+    body = (
+        f'{page_header(item)}<p class="words">{"".join(parts)}'
+        f"{html.escape(item.sequence[end:])}</p>"
+        '<p><a href="index.html">all documents</a></p>'
     )
     return _page(item.id, body)
 
@@ -188,11 +235,15 @@ def write_reports(
     sites: dict[int, list[tuple[str, Occurrence]]] | None = None,
     verdicts: dict[str, str] | None = None,
     pages: int | None = None,
+    words: Sequence[Sequence[Word]] | None = None,
 ) -> list[str]:
     """Write the index, the attribution files and a page with a track for ``pages`` items
     (all when None, see :func:`paged`); returns the page names. ``sites``: per item index, its
-    motif sites; ``verdicts``: per motif, its match in words."""
-    import pandas as pd
+    motif sites; ``verdicts``: per motif, its match in words. ``words`` (text documents): per
+    item, its words; pages show them, without a track, and word_attributions.parquet replaces
+    residue_attributions.parquet."""
+    noun = "sequences" if words is None else "documents"
+    scores_file = "residue_attributions.parquet" if words is None else "word_attributions.parquet"
 
     folder_pages = folder / PAGES
     folder_pages.mkdir(parents=True, exist_ok=True)
@@ -203,11 +254,13 @@ def write_reports(
         record = html.escape(item.id)
         if index in shown:
             name = safe_name(item.id, taken)
-            plot_track(item, folder_pages / f"{name}.png")
-            mine = (sites or {}).get(index, [])
-            page = sequence_page(item, f"{name}.png", mine, verdicts).replace(
-                'href="index.html"', 'href="../index.html"'
-            )
+            if words is None:
+                plot_track(item, folder_pages / f"{name}.png")
+                mine = (sites or {}).get(index, [])
+                page = sequence_page(item, f"{name}.png", mine, verdicts)
+            else:
+                page = word_page(item, words[index])
+            page = page.replace('href="index.html"', 'href="../index.html"')
             (folder_pages / f"{name}.html").write_text(page, encoding="utf-8")
             names.append(name)
             record = f'<a href="{PAGES}/{name}.html">{record}</a>'
@@ -225,17 +278,50 @@ def write_reports(
     )
     unpaged = (
         f" The {len(items) - len(shown)} records without a link have no page of their own "
-        "(--pages): their scores are in residue_attributions.parquet."
+        f"(--pages): their scores are in {scores_file}."
         if len(shown) < len(items)
         else ""
     )
     index = (
-        f"<h1>Integrated Gradients: {len(items)} sequences</h1><p>Click a column to sort."
+        f"<h1>Integrated Gradients: {len(items)} {noun}</h1><p>Click a column to sort."
         f"{unpaged}</p>"
         f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
     (folder / "index.html").write_text(_page("attributions", index, SORTER), encoding="utf-8")
-    residues = pd.DataFrame(
+    _score_table(items, words).to_parquet(folder / scores_file, index=False)
+    np.savez_compressed(
+        folder / "token_attributions.npz",
+        ids=np.asarray([item.id for item in items]),
+        **{f"tokens_{i}": np.asarray(item.tokens) for i, item in enumerate(items)},
+        **{f"scores_{i}": item.token_scores for i, item in enumerate(items)},
+    )
+    return names
+
+
+def _score_table(
+    items: Sequence[SequenceAttribution], words: Sequence[Sequence[Word]] | None
+) -> Any:
+    """One row per residue (position 1-based), or per word of a text document (``start`` and
+    ``end``: its 0-based character range)."""
+    import pandas as pd
+
+    if words is not None:
+        return pd.DataFrame(
+            [
+                {
+                    "id": item.id,
+                    "position": i + 1,
+                    "word": word.text,
+                    "start": word.start,
+                    "end": word.end,
+                    "score": word.score,
+                    "target": item.target,
+                }
+                for item, found in zip(items, words, strict=True)
+                for i, word in enumerate(found)
+            ]
+        )
+    return pd.DataFrame(
         [
             {
                 "id": item.id,
@@ -250,30 +336,31 @@ def write_reports(
             )
         ]
     )
-    residues.to_parquet(folder / "residue_attributions.parquet", index=False)
-    np.savez_compressed(
-        folder / "token_attributions.npz",
-        ids=np.asarray([item.id for item in items]),
-        **{f"tokens_{i}": np.asarray(item.tokens) for i, item in enumerate(items)},
-        **{f"scores_{i}": item.token_scores for i, item in enumerate(items)},
-    )
-    return names
 
 
-def summary_page(folder: Path, sequences: int, top: dict[str, str], motifs: str = "") -> str:
+def summary_page(
+    folder: Path,
+    sequences: int,
+    top: dict[str, str],
+    motifs: str = "",
+    unit: str = "k-mer",
+    noun: str = "sequences",
+) -> str:
     """One self-contained page (plots embedded) of the motif summary written into ``folder``:
     what an HTML viewer that shows a single file (the Kubeflow UI) can display. ``motifs``: the
-    discovered motifs' section (logos embedded), shown first."""
+    discovered motifs' section (logos embedded), shown first. ``unit``: what the tables rank,
+    ``k-mer`` (motifs_*.tsv) or ``word`` (a text model's words_*.tsv)."""
     import pandas as pd
 
-    parts = [f"<h1>Integrated Gradients: {sequences} sequences</h1>", motifs]
-    parts.append("<h2>K-mer summary</h2>")
+    parts = [f"<h1>Integrated Gradients: {sequences} {noun}</h1>", motifs]
+    parts.append(f"<h2>{unit.capitalize()} summary</h2>")
     for target, kmer in top.items():
-        parts.append(f"<p>top k-mer towards <b>{html.escape(target)}</b>: {html.escape(kmer)}</p>")
-    for table_path in sorted(folder.glob("motifs_*.tsv")):
+        parts.append(f"<p>top {unit} towards <b>{html.escape(target)}</b>: {html.escape(kmer)}</p>")
+    prefix = "words" if unit == "word" else "motifs"
+    for table_path in sorted(folder.glob(f"{prefix}_*.tsv")):
         table = pd.read_csv(table_path, sep="\t").head(SUMMARY_ROWS)
         parts.append(f"<h2>{html.escape(table_path.stem)}</h2>")
         parts.append(png_image(table_path.with_suffix(".png").read_bytes(), table_path.stem))
         parts.append(html_table(list(table.columns), table.astype(str).values.tolist()))
-    parts.append("<p>Per-sequence pages: index.html in the report folder.</p>")
+    parts.append(f"<p>Per-{noun.removesuffix('s')} pages: index.html in the report folder.</p>")
     return html_page("attributions summary", "\n".join(parts))

@@ -1,9 +1,12 @@
 """The ``interpret`` stage: attributions of FASTA records and literal sequences, written as HTML
 reports, track plots and attribution files; per attributed class, TF-MoDISco motifs named
-against a motif database (genomeflow.interpret.motif_report) and a k-mer summary."""
+against a motif database (genomeflow.interpret.motif_report) and a k-mer summary. A text model
+explains the documents of a text corpus instead: pages of coloured words and, per class, the
+words that carry it (genomeflow.interpret.documents)."""
 
 from __future__ import annotations
 
+import html
 import itertools
 import logging
 import time
@@ -14,6 +17,13 @@ from typing import Any
 from genomeflow.config import InterpretConfig
 from genomeflow.errors import InputError
 from genomeflow.interpret.attributions import Attributor, SequenceAttribution
+from genomeflow.interpret.documents import (
+    check_text_inputs,
+    normaliser,
+    read_text_inputs,
+    text_notes,
+    write_word_tables,
+)
 from genomeflow.interpret.motif_report import (
     MotifResults,
     find_motifs,
@@ -22,7 +32,8 @@ from genomeflow.interpret.motif_report import (
 )
 from genomeflow.interpret.motifs import motif_table, plot_motifs
 from genomeflow.interpret.naming import Q_THRESHOLD, check_database
-from genomeflow.interpret.reports import safe_name, summary_page, write_reports
+from genomeflow.interpret.reports import summary_page, write_class_table, write_reports
+from genomeflow.interpret.words import document_words
 from genomeflow.io.files import check_readable
 from genomeflow.io.sequences import read_sequence_files
 from genomeflow.sequence.alphabet import Alphabet, check_characters
@@ -41,9 +52,10 @@ class InterpretSummary:
     sequences: int
     zero_norm: int
     max_delta: float
-    top_motifs: dict[str, str]  # class -> its top k-mer
+    top_motifs: dict[str, str]  # class -> its top k-mer (a text model's: its top word)
     motifs: int = 0  # TF-MoDISco motifs, every class
     named_motifs: int = 0  # of those, matched in the database at q < 0.05
+    unit: str = "k-mer"  # what top_motifs holds: "k-mer", or "word" for a text model
 
     def metrics(self) -> dict[str, float]:
         return {
@@ -55,14 +67,23 @@ class InterpretSummary:
         }
 
 
-def _records(config: InterpretConfig) -> tuple[list[str], list[str], list[str | None]]:
-    """Ids, sequences and (when given) true labels of the inputs, files first."""
+def _records(
+    config: InterpretConfig, alphabet: Alphabet
+) -> tuple[list[str], list[str], list[str | None]]:
+    """Ids, sequences (documents) and (when known) true labels of the inputs, files first."""
     ids, sequences, labels = [], [], []
-    records = read_sequence_files(config.inputs, config.alphabet) if config.inputs else []
-    for index, record in itertools.islice(records, config.limit):
+    if alphabet.is_text:
+        records = read_text_inputs(config)
+    else:
+        files = read_sequence_files(config.inputs, config.alphabet) if config.inputs else []
+        records = (
+            (record, config.labels[index] if config.labels else None)
+            for index, record in itertools.islice(files, config.limit)
+        )
+    for record, label in records:
         ids.append(record.id)
         sequences.append(record.sequence)
-        labels.append(config.labels[index] if config.labels else None)
+        labels.append(label)
     for number, sequence in enumerate(config.sequences, start=1):
         ids.append(f"seq{number}")
         sequences.append(sequence)
@@ -70,18 +91,14 @@ def _records(config: InterpretConfig) -> tuple[list[str], list[str], list[str | 
     return ids, sequences, labels
 
 
-def _load(config: InterpretConfig) -> Any:
-    """The transformer to explain, loaded only once every input was checked against its
-    manifest: input files readable and of its alphabet, literal sequences too, --labels its
-    classes, and the output folder writable."""
-    from genomeflow.models.classifier import TransformerClassifier
-    from genomeflow.models.loading import check_sequence_inputs, load_classifier, model_manifest
+def _check(config: InterpretConfig) -> tuple[Path, Alphabet]:
+    """The folder and alphabet of the transformer to explain, once every input was checked
+    against its manifest: input files readable and of its alphabet (a text model's: a text
+    corpus), literal sequences too, --labels its classes, and the output folder writable."""
+    from genomeflow.models.loading import check_sequence_inputs, model_manifest
     from genomeflow.tracking.registry import resolve_model
 
-    check_readable(config.inputs, "FASTA/FASTQ file")
     check_writable(config.output)
-    if config.motif_discovery:  # a bad motif file, release or taxon fails before any model work
-        check_database(config.motif_database, config.jaspar_release, config.motif_taxon)
     folder = resolve_model(config.model)
     kind, manifest = model_manifest(folder)
     if kind != "transformer":
@@ -94,12 +111,32 @@ def _load(config: InterpretConfig) -> Any:
                 f"--labels {', '.join(unknown)}: not classes of the model "
                 f"({', '.join(label_names)})"
             )
+    alphabet = Alphabet.parse(manifest["alphabet"])
+    if alphabet.is_text:
+        check_text_inputs(config, config.model)
+        return Path(folder), alphabet
+    if config.alphabet is Alphabet.TEXT:
+        raise InputError(
+            f"--alphabet text/--text-column: the model {config.model} reads {alphabet.value} "
+            "sequences, not text; drop them"
+        )
+    check_readable(config.inputs, "FASTA/FASTQ file")
+    if config.motif_discovery:  # a bad motif file, release or taxon fails before any model work
+        check_database(config.motif_database, config.jaspar_release, config.motif_taxon)
     # The same check as predict's: a protein file through a DNA model is refused, not turned
     # into a report of <unk> tokens.
     alphabet = check_sequence_inputs(
         config.inputs, config.alphabet, manifest, f"the model {config.model}"
     )
     check_characters(config.sequences, alphabet)
+    return Path(folder), alphabet
+
+
+def _load(folder: Path, config: InterpretConfig) -> Any:
+    """The checked transformer (or CNN) of ``folder``."""
+    from genomeflow.models.classifier import TransformerClassifier
+    from genomeflow.models.loading import load_classifier
+
     classifier = load_classifier(folder)
     if not isinstance(classifier, TransformerClassifier):
         raise _not_a_transformer(config.model)
@@ -115,8 +152,9 @@ def _not_a_transformer(location: str) -> InputError:
 
 def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
     """Attribute every input towards its target class; write the report folder."""
-    classifier = _load(config)
-    ids, sequences, labels = _records(config)
+    folder, alphabet = _check(config)
+    ids, sequences, labels = _records(config, alphabet)  # a bad record fails before loading
+    classifier = _load(folder, config)
     attributor = Attributor(
         classifier,
         steps=config.steps,
@@ -131,6 +169,8 @@ def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
     # motif benchmark reads).
     seconds = {"attribution": time.perf_counter() - began}
     log.info("attributed %d sequences in %.0f s", len(items), seconds["attribution"])
+    if alphabet.is_text:
+        return _explain_text(items, classifier, config, seconds)
     k = config.motif_k or (3 if classifier.alphabet is Alphabet.PROTEIN else 6)
     classes = _classes(items, k)
     began = time.perf_counter()
@@ -155,33 +195,94 @@ def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
             summary_page(folder, len(items), top, motif_section(results, folder)),
             encoding="utf-8",
         )
-        write_json(
-            folder / "interpret.json",
-            {
-                "model": config.model,
-                "config": config.to_dict(),
-                "sequences": len(items),
-                "label_names": classifier.label_names,
-                "motif_k": k,
-                "top_motifs": top,
-                "motif_database": results.source,
-                "motifs": verdicts,
-                "motif_notes": results.notes,
-                "seconds": {
-                    **seconds,
-                    "reports": time.perf_counter() - began,  # pages, logos and tables
-                },
-            },
-        )
+        record = {
+            "motif_k": k,
+            "top_motifs": top,
+            "motif_database": results.source,
+            "motifs": verdicts,
+            "motif_notes": results.notes,
+        }
+        _write_record(folder, config, classifier, items, record, seconds, began)
     named = sum(found[0].q_value < Q_THRESHOLD for found in results.matches.values() if found)
+    return _summary(config, items, top, len(results.motifs), int(named))
+
+
+def _explain_text(
+    items: list[SequenceAttribution],
+    classifier: Any,
+    config: InterpretConfig,
+    seconds: dict[str, float],
+) -> InterpretSummary:
+    """A text model's report: pages of coloured words, and the per-class word tables where
+    the motif work of sequences would be."""
+    began = time.perf_counter()
+    words = [document_words(item) for item in items]
+    notes = text_notes(config)
+    with atomic_directory(config.output) as folder:
+        write_reports(items, folder, pages=config.pages, words=words)
+        ranked = write_word_tables(items, words, normaliser(classifier), folder, config)
+        top = {target: found[0] for target, found in ranked.items()}
+        section = "".join(f"<p>{html.escape(note)}</p>" for note in notes)
+        (folder / "summary.html").write_text(
+            summary_page(folder, len(items), top, section, unit="word", noun="documents"),
+            encoding="utf-8",
+        )
+        record = {
+            "motif_k": None,  # words, not k-mers
+            "top_motifs": top,  # the key sequence reports use, read by the same tooling
+            "top_words": ranked,
+            "motif_database": None,
+            "motifs": {},
+            "motif_notes": notes,
+        }
+        _write_record(folder, config, classifier, items, record, seconds, began)
+    return _summary(config, items, top, unit="word")
+
+
+def _write_record(
+    folder: Path,
+    config: InterpretConfig,
+    classifier: Any,
+    items: list[SequenceAttribution],
+    record: dict[str, Any],
+    seconds: dict[str, float],
+    began: float,
+) -> None:
+    """interpret.json: the settings, the inputs' count, ``record`` and the phases' seconds
+    (``began``: when the report phase began)."""
+    write_json(
+        folder / "interpret.json",
+        {
+            "model": config.model,
+            "config": config.to_dict(),
+            "sequences": len(items),
+            "label_names": classifier.label_names,
+            **record,
+            "seconds": {
+                **seconds,
+                "reports": time.perf_counter() - began,  # pages, logos and tables
+            },
+        },
+    )
+
+
+def _summary(
+    config: InterpretConfig,
+    items: list[SequenceAttribution],
+    top: dict[str, str],
+    motifs: int = 0,
+    named: int = 0,
+    unit: str = "k-mer",
+) -> InterpretSummary:
     return InterpretSummary(
         str(config.output),
         len(items),
         sum(item.zero_norm for item in items),
         float(max(item.delta for item in items)),
         top,
-        len(results.motifs),
-        int(named),
+        motifs,
+        named,
+        unit,
     )
 
 
@@ -217,8 +318,7 @@ def _motifs(
         )
         if table.empty:
             continue
-        name = safe_name(f"motifs_{target}", taken)
-        table.to_csv(folder / f"{name}.tsv", sep="\t", index=False, float_format="%.6g")
-        plot_motifs(table, folder / f"{name}.png", f"top {k}-mers towards {target}")
+        title = f"top {k}-mers towards {target}"
+        write_class_table(folder, f"motifs_{target}", table, taken, plot_motifs, title)
         top[target] = str(table.loc[0, "kmer"])
     return top

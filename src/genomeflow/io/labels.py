@@ -12,6 +12,7 @@ from pathlib import Path
 from genomeflow.errors import InputError
 from genomeflow.io.files import open_input
 from genomeflow.io.sequences import SequenceRecord, read_sequence_files, read_sequences
+from genomeflow.io.text import TextColumns, file_classes, read_documents
 from genomeflow.sequence.alphabet import Alphabet
 
 log = logging.getLogger(__name__)
@@ -91,30 +92,26 @@ def labelled_records(
     labels: Sequence[str] | None = None,
     alphabet: Alphabet | str | None = None,
     allow_duplicate_ids: bool = False,
+    columns: TextColumns | None = None,
 ) -> Iterator[tuple[SequenceRecord, str]]:
     """Stream ``(record, label)`` pairs.
 
     Without a table, each file is one class, named by ``labels`` (in file order) or by the file
     stems. With a table, every record of every file takes the label the table gives its id.
+    A text corpus (``alphabet`` text) is read by genomeflow.io.text, its table's ``columns``
+    giving each document's label.
 
     Raises:
         InputError: labels that do not match the files, two files named alike, or a record
             missing from the table.
     """
+    if alphabet is not None and Alphabet.parse(alphabet).is_text:
+        yield from read_documents(fasta_paths, columns or TextColumns(), labels)
+        return
     if not fasta_paths:
         raise InputError("no sequence files given; give one FASTA/FASTQ file per class")
     if label_table is None:
-        names = list(labels) if labels else [label_from_path(p) for p in fasta_paths]
-        if len(names) != len(fasta_paths):
-            raise InputError(
-                f"{len(names)} labels given for {len(fasta_paths)} files; give one label per file"
-            )
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise InputError(
-                f"files map to the same label {', '.join(repeated)}; rename the files or give "
-                "--labels, one per file"
-            )
+        names = file_classes(fasta_paths, labels, label_from_path)
         for index, record in read_sequence_files(fasta_paths, alphabet, allow_duplicate_ids):
             yield record, names[index]
         return

@@ -15,12 +15,14 @@ from contextlib import contextmanager
 from enum import Enum
 from itertools import chain
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import TextIO
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from genomeflow.errors import AlphabetError, ConfigError, InputError
 from genomeflow.io.files import open_input
+from genomeflow.io.records import SequenceRecord
+from genomeflow.io.text import TextColumns, check_corpus_files, read_documents, refuse_sequences
 from genomeflow.sequence.alphabet import Alphabet, describe_char, detect_alphabet
 
 # Residues read from the start of a file to detect its alphabet when none is declared.
@@ -30,19 +32,6 @@ SNIFF_RESIDUES = 1_000_000
 class SequenceFormat(str, Enum):
     FASTA = "fasta"
     FASTQ = "fastq"
-
-
-class SequenceRecord(NamedTuple):
-    """One record: ``id`` is the first word of the header, ``description`` the rest.
-
-    A named tuple rather than a dataclass: records are made by the million, and a tuple is the
-    cheapest immutable object to build.
-    """
-
-    id: str
-    sequence: str
-    description: str = ""
-    quality: str | None = None
 
 
 @contextmanager
@@ -63,7 +52,8 @@ def open_sequence_text(path: Path) -> Iterator[tuple[TextIO, SequenceFormat | No
         else:
             raise InputError(
                 f"{path}: not FASTA or FASTQ: the first record must start with '>' or '@', "
-                f"found {describe_char(first.decode('latin-1'))}"
+                f"found {describe_char(first.decode('latin-1'))}; a text corpus is read with "
+                "--alphabet text"
             )
         yield io.TextIOWrapper(binary, encoding="utf-8", newline=None), kind
 
@@ -322,12 +312,20 @@ def read_sequence_files(
     paths: Sequence[str | os.PathLike[str]],
     alphabet: Alphabet | str | None = None,
     allow_duplicate_ids: bool = False,
+    columns: TextColumns | None = None,
 ) -> Iterator[tuple[int, SequenceRecord]]:
-    """Stream ``(file index, record)`` pairs, validated, from several FASTA/FASTQ files in order.
+    """Stream ``(file index, record)`` pairs, validated, from several FASTA/FASTQ files in order
+    (or text corpus files, when ``alphabet`` is text: see :func:`read_sequences`).
 
     Ids must be unique across all the files unless ``allow_duplicate_ids`` is set, and all the
     files must hold one alphabet.
     """
+    if alphabet is not None and Alphabet.parse(alphabet).is_text:
+        check_corpus_files(paths)
+        for index, path in enumerate(paths):
+            for document, _ in read_documents([path], columns or TextColumns(), labelled=False):
+                yield index, document
+        return
     seen_ids: dict[str, Path] = {}
     first: SequenceFile | None = None
     for index, path in enumerate(paths):
@@ -347,11 +345,13 @@ def read_sequences(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     alphabet: Alphabet | str | None = None,
     allow_duplicate_ids: bool = False,
+    columns: TextColumns | None = None,
 ) -> Iterator[SequenceRecord]:
-    """Stream validated records from one or more FASTA/FASTQ files (see read_sequence_files)."""
+    """Stream validated records from one or more FASTA/FASTQ files (see read_sequence_files),
+    or the documents of a text corpus when ``alphabet`` is text (``columns``: its table's)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    for _, record in read_sequence_files(paths, alphabet, allow_duplicate_ids):
+    for _, record in read_sequence_files(paths, alphabet, allow_duplicate_ids, columns):
         yield record
 
 
@@ -386,12 +386,18 @@ def matching_alphabet(
         InputError: the alphabets differ.
         ConfigError: reverse complements are asked of protein.
     """
+    if declared is None and expected.is_text:
+        declared = expected  # text is never detected: a text model's inputs are text
     alphabet = SequenceFile(path, declared).alphabet
+    if alphabet.is_text:
+        refuse_sequences(Path(path))
     if alphabet is not expected:
         raise InputError(
             f"{path}: holds {alphabet.value} but {owner} was built for {expected.value}; give "
             f"{expected.value} sequences, or build one on {alphabet.value} sequences"
         )
     if reverse_complement and not alphabet.is_nucleic:
-        raise ConfigError("--reverse-complement applies to DNA/RNA only; the input is protein")
+        raise ConfigError(
+            f"--reverse-complement applies to DNA/RNA only; the input is {alphabet.value}"
+        )
     return alphabet

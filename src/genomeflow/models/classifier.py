@@ -1,8 +1,9 @@
 """A saved transformer model folder as a classifier of raw sequences (used by predict and the
 registry): windows in, aggregated class probabilities out.
 
-A cnn folder (``model.architecture`` ``cnn``) has no tokeniser: sequences become residue
-windows; with ``strand_average`` in its manifest (a DNA/RNA cnn) every window set is also
+A cnn folder (``model.architecture`` ``cnn``) of DNA, RNA or protein has no tokeniser:
+sequences become residue windows (a text cnn keeps its tokeniser and reads token windows, as a
+transformer does); with ``strand_average`` in its manifest (a DNA/RNA cnn) every window set is also
 scored on its reverse complement and the two strands' aggregated probabilities are averaged,
 so a sequence and its reverse complement get the same probabilities. Folders without the key
 (older ones) score one strand.
@@ -19,7 +20,8 @@ import numpy as np
 from genomeflow.data.build import TOKENISER_FOLDER
 from genomeflow.io.files import check_digests
 from genomeflow.models.inference import Runtime, sequence_probabilities
-from genomeflow.models.transformer import CNN, MANIFEST, load_model
+from genomeflow.models.residues import reads_residues
+from genomeflow.models.transformer import MANIFEST, load_model
 from genomeflow.models.windows import Windows, encode_windows
 from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.storage import read_manifest
@@ -43,7 +45,7 @@ class TransformerClassifier:
             the default takes 64 windows of 512 tokens, as many short ones as fit.
 
     Attributes:
-        tokenizer: the model's tokeniser; None for a cnn (residue windows).
+        tokenizer: the model's tokeniser; None for a residue cnn (not text: residue windows).
         strand_average: both strands are scored and averaged (a DNA/RNA cnn).
     """
 
@@ -67,7 +69,7 @@ class TransformerClassifier:
         spec = self.manifest["model"]
         self.architecture: str = spec["architecture"]
         self.tokenizer: GenomeTokenizer | None = None
-        if self.architecture != CNN:
+        if not reads_residues(self.architecture, self.alphabet):
             self.tokenizer = GenomeTokenizer.load(folder / TOKENISER_FOLDER, PRODUCER)
         self.strand_average = bool(self.manifest.get("strand_average", False))
         self.max_length, self.stride = spec["max_length"], self.manifest["window_stride"]
@@ -82,7 +84,8 @@ class TransformerClassifier:
         self.batch_size, self.max_tokens = batch_size, max_tokens
 
     def windows(self, sequences: Sequence[str]) -> Windows:
-        """The sequences as the model's windows: token windows, or a cnn's residue windows."""
+        """The sequences (text: documents) as the model's windows: token windows, or a residue
+        cnn's residue windows."""
         if self.tokenizer is None:
             from genomeflow.models.residues import residue_windows
 

@@ -1,7 +1,10 @@
-"""Convolutional sequence classifiers (``--architecture cnn``) on residues, no tokeniser.
+"""Convolutional sequence classifiers (``--architecture cnn``) on residues, no tokeniser; on
+text, on the tokeniser's token ids.
 
 Each residue is one position: DNA/RNA through a fixed one-hot table (IUPAC codes as fractions
-of A, C, G, T/U; gaps and padding all zeros), protein through a learned embedding. A stem
+of A, C, G, T/U; gaps and padding all zeros), protein through a learned embedding. Text has no
+fixed letters: each token of the dataset's tokeniser is a position, through a learned embedding
+over its vocabulary (the tokeniser's pad id as padding), in the transformers' token windows. A stem
 convolution, residual dilated convolution blocks (dilation doubling per block) and global max +
 mean pooling over the unpadded positions (with ``position_bins``, also the mean of each of that
 many equal stretches, for aligned inputs) feed a small MLP head. The model is a transformers
@@ -37,8 +40,8 @@ class CnnSize:
 
     channels: int  # feature maps per position in every convolution
     blocks: int  # residual dilated blocks after the stem
-    kernel_size: int  # residues one (undilated) convolution sees; odd
-    embedding_size: int  # protein only: learned features per residue
+    kernel_size: int  # residues (text: tokens) one (undilated) convolution sees; odd
+    embedding_size: int  # protein and text only: learned features per residue or token
 
 
 # Receptive field = kernel + (kernel - 1) * (2**blocks - 1) residues with doubling dilation:
@@ -71,7 +74,14 @@ class CnnConfig(transformers.PretrainedConfig):
         **kwargs: Any,
     ) -> None:
         self.alphabet = Alphabet.parse(alphabet).value
-        self.vocab_size = len(residue_vocabulary(self.alphabet))
+        if Alphabet.parse(alphabet).is_text:  # token ids: the tokeniser's vocabulary and pad
+            if kwargs.get("vocab_size") is None or kwargs.get("pad_token_id") is None:
+                raise ConfigError("a text CNN needs its tokeniser's vocab_size and pad_token_id")
+            self.vocab_size = kwargs.pop("vocab_size")
+        else:
+            self.vocab_size = len(residue_vocabulary(self.alphabet))
+            kwargs.pop("vocab_size", None)  # always the alphabet's
+            kwargs["pad_token_id"] = PAD_ID
         if kernel_size % 2 == 0:
             raise ConfigError(f"CNN kernel_size must be odd, got {kernel_size}")
         self.channels, self.blocks, self.kernel_size = channels, blocks, kernel_size
@@ -79,12 +89,10 @@ class CnnConfig(transformers.PretrainedConfig):
         if len(self.dilations) != blocks:
             raise ConfigError(f"{blocks} blocks need {blocks} dilations, got {self.dilations}")
         self.embedding_size, self.dropout = embedding_size, dropout
-        self.max_position_embeddings = max_position_embeddings  # window length in residues
+        self.max_position_embeddings = max_position_embeddings  # window: residues (text: tokens)
         if position_bins < 0:
             raise ConfigError(f"CNN position_bins must be 0 or more, got {position_bins}")
         self.position_bins = position_bins  # 0: pooling ignores where a feature is
-        kwargs.pop("vocab_size", None)  # always the alphabet's
-        kwargs["pad_token_id"] = PAD_ID
         super().__init__(**kwargs)
 
 
@@ -145,7 +153,7 @@ class CnnForSequenceClassification(transformers.PreTrainedModel):
         if nucleic:
             self.embed: nn.Module = OneHotEncoding(config.alphabet)
         else:
-            self.embed = nn.Embedding(config.vocab_size, config.embedding_size, PAD_ID)
+            self.embed = nn.Embedding(config.vocab_size, config.embedding_size, config.pad_token_id)
         width, k, p = config.channels, config.kernel_size, config.dropout
         self.stem = ConvLayer(4 if nucleic else config.embedding_size, width, k, 1, p)
         self.blocks = nn.ModuleList(ConvLayer(width, width, k, d, p) for d in config.dilations)
@@ -170,7 +178,7 @@ class CnnForSequenceClassification(transformers.PreTrainedModel):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight)
             with torch.no_grad():
-                module.weight[PAD_ID].zero_()
+                module.weight[self.config.pad_token_id].zero_()
         elif isinstance(module, OneHotEncoding):  # fixed: rebuilding it changes nothing
             with torch.no_grad():
                 module.table.copy_(torch.from_numpy(one_hot_table(self.config.alphabet)))
@@ -189,13 +197,14 @@ class CnnForSequenceClassification(transformers.PreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         **kwargs: Any,
     ) -> SequenceClassifierOutput:
-        """Logits (batch, classes) of residue ids or of per-residue inputs (batch, length, 4 or
-        embedding_size); ``attention_mask`` 1 on residues, 0 on padding (default: ids != 0)."""
+        """Logits (batch, classes) of residue (text: token) ids or of per-position inputs
+        (batch, length, 4 or embedding_size); ``attention_mask`` 1 on residues or tokens, 0 on
+        padding (default: ids != the config's pad id)."""
         if inputs_embeds is None:
             inputs_embeds = self.embed(input_ids)
         if attention_mask is None:  # residues are the non-pad ids, or every position
             ones = inputs_embeds.new_ones(inputs_embeds.shape[:2])
-            attention_mask = ones if input_ids is None else input_ids != PAD_ID
+            attention_mask = ones if input_ids is None else input_ids != self.config.pad_token_id
         mask = attention_mask[:, None, :].to(inputs_embeds.dtype)
         x = self.stem(inputs_embeds.transpose(1, 2) * mask, mask)
         for block in self.blocks:
@@ -235,10 +244,14 @@ def build_cnn(
     dropout: float = 0.1,
     seed: int = 42,
     position_bins: int = 0,
+    vocab_size: int | None = None,
+    pad_id: int | None = None,
 ) -> CnnForSequenceClassification:
     """A randomly initialised ``preset`` CNN for ``alphabet`` and the dataset's label names,
     taking windows of ``max_length`` residues (the same seed gives the same weights), pooling
-    ``position_bins`` stretches of each window apart as well (:func:`_bin_means`)."""
+    ``position_bins`` stretches of each window apart as well (:func:`_bin_means`). Text: token
+    windows of the tokeniser with ``vocab_size`` tokens and pad id ``pad_id`` (other alphabets
+    ignore both: their residue vocabulary is fixed)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown CNN preset {preset!r}: choose {', '.join(PRESETS)}")
     config = CnnConfig(
@@ -247,6 +260,8 @@ def build_cnn(
         dropout=dropout,
         max_position_embeddings=max_length,
         position_bins=position_bins,
+        vocab_size=vocab_size,
+        pad_token_id=pad_id,
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
@@ -263,14 +278,18 @@ def fine_tunable_cnn(
     dropout: float = 0.1,
     seed: int = 42,
     position_bins: int = 0,
+    vocab_size: int | None = None,
+    pad_id: int | None = None,
 ) -> CnnForSequenceClassification:
-    """A classifier with the residue encoding, convolutions and batch-norm statistics of the CNN
-    saved in ``folder`` (``save_pretrained``: a ``genomeflow train --architecture cnn`` model
-    folder) and a fresh head for ``label_names`` pooling ``position_bins`` stretches apart,
-    initialised from ``seed``.
+    """A classifier with the residue (text: token) encoding, convolutions and batch-norm
+    statistics of the CNN saved in ``folder`` (``save_pretrained``: a ``genomeflow train
+    --architecture cnn`` model folder) and a fresh head for ``label_names`` pooling
+    ``position_bins`` stretches apart, initialised from ``seed``. Text: its token embedding
+    must be of the dataset's tokeniser (``vocab_size`` tokens, pad id ``pad_id``).
 
     Raises:
-        InputError: the folder holds no CNN of ``alphabet``, or its weights do not fit its config.
+        InputError: the folder holds no CNN of ``alphabet`` (text: of this vocabulary), or its
+            weights do not fit its config.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -289,6 +308,12 @@ def fine_tunable_cnn(
         raise InputError(
             f"--init-from {folder}: a CNN of {config.alphabet} sequences, the dataset holds "
             f"{alphabet.value}; fine-tune a CNN trained on {alphabet.value}"
+        )
+    if alphabet.is_text and (config.vocab_size, config.pad_token_id) != (vocab_size, pad_id):
+        raise InputError(
+            f"--init-from {folder}: a text CNN of {config.vocab_size} tokens (pad id "
+            f"{config.pad_token_id}), the dataset's tokeniser has {vocab_size} (pad id {pad_id}); "
+            "build the dataset with that CNN's tokeniser/ folder as -t"
         )
     config.num_labels = len(label_names)
     config.id2label = dict(enumerate(label_names))

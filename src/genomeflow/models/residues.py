@@ -1,5 +1,6 @@
 """Residues as ids for the convolutional models: the alphabet's letters, IUPAC codes as
-fractional one-hot rows, windows of long sequences and their reverse complements.
+fractional one-hot rows, windows of long sequences and their reverse complements. A CNN on text
+reads the tokeniser's token ids instead (:func:`reads_residues`).
 
 Ids: 0 is padding, then the alphabet's letters in its order, then one gap (every gap character
 encodes as it). DNA/RNA ids map to fixed one-hot rows (:func:`one_hot_table`); protein ids feed a
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from genomeflow.errors import AlphabetError
+from genomeflow.models.transformer import CNN  # torch-free, as this module is
 from genomeflow.sequence.alphabet import GAPS, Alphabet, describe_char
 from genomeflow.sequence.chunking import chunk_spans
 from genomeflow.sequence.complement import reverse_complement
@@ -23,6 +25,13 @@ GAP = GAPS[0]  # every gap character ("-", ".") encodes as "-"
 # Bases each IUPAC nucleotide code stands for, written for DNA (RNA reads U for T).
 IUPAC_BASES = {"R": "AG", "Y": "CT", "S": "CG", "W": "AT", "K": "GT", "M": "AC",
                "B": "CGT", "D": "AGT", "H": "ACT", "V": "ACG", "N": "ACGT"}  # fmt: skip
+
+
+def reads_residues(architecture: str, alphabet: Alphabet | str | None) -> bool:
+    """Whether a model reads residue ids (a cnn on DNA, RNA or protein) rather than the
+    tokeniser's token windows (every transformer, and a cnn on text: words have no fixed
+    letters to number)."""
+    return architecture == CNN and not (alphabet and Alphabet.parse(alphabet).is_text)
 
 
 def residue_vocabulary(alphabet: Alphabet | str) -> tuple[str, ...]:
@@ -42,7 +51,7 @@ def _lookup(alphabet: Alphabet) -> np.ndarray:
     return table
 
 
-_LOOKUPS = {alphabet: _lookup(alphabet) for alphabet in Alphabet}
+_LOOKUPS = {alphabet: _lookup(alphabet) for alphabet in Alphabet if not alphabet.is_text}
 
 
 def encode_sequence(sequence: str, alphabet: Alphabet | str) -> np.ndarray:

@@ -5,7 +5,8 @@ special-token ids and the dataset's label names. Every one classifies from the f
 (``<s>``, the CLS position): DistilBERT through its pre-classifier, BERT through its pooler,
 Longformer through its head (with global attention on that token), ModernBERT with
 ``classifier_pooling="cls"``. A fifth family, ``cnn`` (:mod:`genomeflow.models.cnn`), is built,
-saved and loaded through the same functions: residues in, no tokeniser, its own presets.
+saved and loaded through the same functions: residues in, no tokeniser, its own presets (on
+text, the tokeniser's tokens).
 """
 
 from __future__ import annotations
@@ -221,6 +222,8 @@ def _build_cnn(spec: ModelSpec, masked_lm: bool, seed: int) -> Any:
         "dropout": spec.dropout,
         "seed": seed,
         "position_bins": spec.position_bins,
+        "vocab_size": spec.vocab_size,  # text: the tokeniser's (other alphabets: fixed)
+        "pad_id": spec.pad_id,
     }
     if spec.checkpoint:
         return cnn.fine_tunable_cnn(spec.checkpoint, **settings)
@@ -260,7 +263,7 @@ def build_model(
         count_parameters(model) / 1e6,
         "convolutions" if spec.architecture == CNN else f"{kernel or OWN_KERNEL} attention",
         spec.max_length,
-        "residue" if spec.architecture == CNN else "token",
+        "residue" if spec.architecture == CNN and spec.alphabet != "text" else "token",
     )
     return model
 

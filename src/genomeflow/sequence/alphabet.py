@@ -1,4 +1,5 @@
-"""Sequence alphabets (IUPAC DNA, RNA and protein), detection and validation.
+"""Sequence alphabets (IUPAC DNA, RNA and protein), detection and validation, and ``text``: a
+human-language corpus, which has no fixed letters and is never detected, only declared.
 
 Validation is case-insensitive: lowercase (soft-masked) residues are valid and kept as they are.
 """
@@ -19,28 +20,36 @@ NUCLEOTIDE_MIN_SHARE = 0.9
 
 
 class Alphabet(str, Enum):
-    """The kind of sequence: ``dna``, ``rna`` or ``protein``."""
+    """The kind of sequence: ``dna``, ``rna`` or ``protein``; or ``text`` (natural language)."""
 
     DNA = "dna"
     RNA = "rna"
     PROTEIN = "protein"
+    TEXT = "text"
 
     @property
     def letters(self) -> str:
-        """Every valid uppercase character, canonical residues first, then IUPAC codes, gaps."""
-        return _LETTERS[self]
+        """Every valid uppercase character, canonical residues first, then IUPAC codes, gaps
+        (none for text, whose characters are not a fixed set)."""
+        return _LETTERS.get(self, "")
 
     @property
     def canonical(self) -> str:
         """The unambiguous residues (ACGT, ACGU or the 20 standard amino acids)."""
-        return _CANONICAL[self]
+        return _CANONICAL.get(self, "")
 
     @property
     def is_nucleic(self) -> bool:
-        return self is not Alphabet.PROTEIN
+        return self in (Alphabet.DNA, Alphabet.RNA)
+
+    @property
+    def is_text(self) -> bool:
+        return self is Alphabet.TEXT
 
     def first_invalid(self, sequence: str) -> int | None:
         """Return the 0-based index of the first character outside this alphabet, or None."""
+        if self is Alphabet.TEXT:  # any character is text; the corpus readers check the rest
+            return None
         # Deleting the valid bytes runs at memory speed; the regex only locates a problem.
         if sequence.isascii() and not sequence.encode("ascii").translate(None, _VALID[self]):
             return None
@@ -97,7 +106,7 @@ def _distinct_characters(text: str) -> set[str]:
 
 
 def detect_alphabet(sequences: Iterable[str]) -> Alphabet:
-    """Decide whether sequences are DNA, RNA or protein.
+    """Decide whether sequences are DNA, RNA or protein (text is declared, never detected).
 
     Nucleic acid when at least ``NUCLEOTIDE_MIN_SHARE`` of the non-gap residues are A, C, G,
     T/U or N (RNA when U occurs and T does not), protein otherwise. A few stray letters thus do

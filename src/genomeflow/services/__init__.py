@@ -7,6 +7,9 @@ project started (by pid); a healthy MLflow server found on the port is reused an
 
 from __future__ import annotations
 
+import logging
+import time
+from pathlib import Path
 from typing import Any
 
 from genomeflow.config import ServicesConfig
@@ -14,6 +17,13 @@ from genomeflow.services.mlflow_server import healthy, start_mlflow
 from genomeflow.services.objectstore import start_object_store
 from genomeflow.services.process import http_ok, stop
 from genomeflow.storage.home import genomeflow_home, pid_alive, read_state, write_state
+
+log = logging.getLogger(__name__)
+
+# State key, kept across `down`: the tracking database holds runs whose artifacts are in the
+# object store. The store keeps its data in memory (Ceph memstore), so a fresh store means those
+# artifacts are gone and the database would point at nothing.
+ARTIFACTS_IN_STORE = "tracking_artifacts_in_object_store"
 
 
 def s3_environment(store: dict[str, Any]) -> dict[str, str]:
@@ -46,10 +56,16 @@ def services_up(config: ServicesConfig) -> dict[str, Any]:
         fresh_store = True
         write_state(state, home)  # record the pids now: a later failure can still be stopped
     server = state.get("mlflow")
+    # Also a state written before ARTIFACTS_IN_STORE was recorded: its server's artifact root.
+    in_store = state.pop(ARTIFACTS_IN_STORE, False) or str(
+        (server or {}).get("artifacts", "")
+    ).startswith("s3://")
     if server and server.get("pid") and (fresh_store or not healthy(server["uri"])):
         stop([server["pid"]])  # restart ours: new store keys, or it stopped answering
         server = None
     if not server or not healthy(server["uri"]):
+        if fresh_store and in_store:
+            _set_aside_tracking_database(home)
         artifacts = (
             f"s3://{config.bucket}/mlflow" if config.object_store else str(home / "mlartifacts")
         )
@@ -57,8 +73,27 @@ def services_up(config: ServicesConfig) -> dict[str, Any]:
         state["mlflow"] = start_mlflow(
             home, config.mlflow_port, artifacts, s3_env, config.timeout
         ).as_state()
+    if config.object_store or (in_store and not fresh_store):
+        state[ARTIFACTS_IN_STORE] = True
     write_state(state, home)
     return state
+
+
+def _set_aside_tracking_database(home: Path) -> None:
+    """Keep the tracking database of an earlier object store under another name: its runs and
+    registered versions point at artifacts that went with that store, so a registry consumer
+    (the pipeline's champion) would find a version with no files. Nothing is deleted."""
+    database = home / "mlflow.db"
+    if not database.exists():
+        return
+    kept = home / f"mlflow-before-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.db"
+    database.rename(kept)
+    log.warning(
+        "the object store started empty (it keeps data in memory only), so the runs and models "
+        "tracked with the earlier one lost their files; their database is kept as %s and MLflow "
+        "starts a new one",
+        kept,
+    )
 
 
 def services_down(config: ServicesConfig) -> list[str]:
@@ -67,6 +102,8 @@ def services_down(config: ServicesConfig) -> list[str]:
     state = read_state(home)
     stopped = []
     server = state.pop("mlflow", None)
+    if server and str(server.get("artifacts", "")).startswith("s3://"):
+        state[ARTIFACTS_IN_STORE] = True  # what the next fresh store's `up` must know
     if server and server.get("pid"):
         stop([server["pid"]])
         stopped.append("mlflow")

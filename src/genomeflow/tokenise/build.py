@@ -16,6 +16,7 @@ from genomeflow import __version__
 from genomeflow.config import TokeniseConfig
 from genomeflow.errors import ConfigError
 from genomeflow.io.sequences import SequenceFile, read_sequences
+from genomeflow.io.text import TextColumns
 from genomeflow.sequence.alphabet import GAPS, Alphabet
 from genomeflow.storage import atomic_directory, file_digest
 from genomeflow.tokenise.corpus import Corpus, build_corpus
@@ -121,7 +122,9 @@ def _backend(config: TokeniseConfig, alphabet: Alphabet, corpus: Corpus) -> tupl
         backend = Tokenizer(models.WordLevel(vocabulary, unk_token=UNK))
         backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         trainer = None
-    if config.case == "upper":
+    if alphabet.is_text:
+        _words(backend, config.case)
+    elif config.case == "upper":
         lower = [c for c in letters if c.lower() != c]
         backend.normalizer = normalizers.Sequence(
             [normalizers.Replace(c.lower(), c) for c in lower]
@@ -140,6 +143,21 @@ def _backend(config: TokeniseConfig, alphabet: Alphabet, corpus: Corpus) -> tupl
         special_tokens=[(CLS, backend.token_to_id(CLS)), (SEP, backend.token_to_id(SEP))],
     )
     return backend, added
+
+
+def _words(backend: Any, case: str) -> None:
+    """Text's usual pipeline: NFKC (compatibility forms such as ligatures and full-width
+    letters read as the plain ones), lower case unless ``keep``; words split at whitespace with
+    SentencePiece's word-start mark (Metaspace, so pieces never span two words and decoding
+    restores the spaces), punctuation split off as pieces of its own."""
+    from tokenizers import decoders, normalizers, pre_tokenizers
+
+    steps = [normalizers.NFKC()] + ([normalizers.Lowercase()] if case == "lower" else [])
+    backend.normalizer = normalizers.Sequence(steps)
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()]
+    )
+    backend.decoder = decoders.Metaspace()
 
 
 @contextmanager
@@ -214,7 +232,8 @@ def _canonical_unigram(backend: Any, letters: list[str]) -> tuple[Any, list[str]
 def train_tokeniser(config: TokeniseConfig) -> TokeniseSummary:
     """Read the inputs, learn or build the tokeniser, and publish its folder atomically."""
     alphabet = SequenceFile(config.inputs[0], config.alphabet).alphabet
-    records = read_sequences(config.inputs, config.alphabet, config.allow_duplicate_ids)
+    columns = TextColumns(config.text_column or "text")
+    records = read_sequences(config.inputs, config.alphabet, config.allow_duplicate_ids, columns)
     learns = config.method in ("unigram", "bpe")
     corpus = build_corpus(
         records,
@@ -222,6 +241,7 @@ def train_tokeniser(config: TokeniseConfig) -> TokeniseSummary:
         config.sample_bp if learns else 1,  # fixed vocabularies only need the inputs checked
         config.seed,
         uppercase=config.case == "upper",
+        at_spaces=alphabet.is_text,
     )
     backend, added_letters = _backend(config, alphabet, corpus)
     hf = wrap_backend(backend)
@@ -229,6 +249,7 @@ def train_tokeniser(config: TokeniseConfig) -> TokeniseSummary:
         name: value
         for name, value in config.to_dict().items()
         if name not in ("inputs", "output", "example", "alphabet", "allow_duplicate_ids")
+        and not (name == "text_column" and value is None)
     }
     metadata = {
         "stage": "tokenise",

@@ -33,10 +33,18 @@ class Corpus:
         return sum(map(len, self.segments))
 
 
-def cut(sequence: str, segment_length: int) -> Iterator[str]:
-    """``sequence`` in consecutive pieces of ``segment_length`` residues (the last shorter)."""
-    for start in range(0, len(sequence), segment_length):
-        yield sequence[start : start + segment_length]
+def cut(sequence: str, segment_length: int, at_spaces: bool = False) -> Iterator[str]:
+    """``sequence`` in consecutive pieces of ``segment_length`` residues (the last shorter);
+    ``at_spaces`` (text): each piece ends at the last space within the length, so words stay
+    whole unless one is longer than a piece."""
+    start = 0
+    while start < len(sequence):
+        end = start + segment_length
+        if at_spaces and end < len(sequence):
+            space = sequence.rfind(" ", start + 1, end + 1)
+            end = space if space > start else end
+        yield sequence[start:end]
+        start = end
 
 
 def build_corpus(
@@ -45,6 +53,7 @@ def build_corpus(
     sample_bp: int,
     seed: int,
     uppercase: bool,
+    at_spaces: bool = False,
 ) -> Corpus:
     """Cut records into segments and keep a seeded uniform sample of about ``sample_bp`` residues.
 
@@ -57,6 +66,7 @@ def build_corpus(
         sample_bp: residue budget of the sample; 0 keeps every segment.
         seed: seed of the reservoir sample (Algorithm R).
         uppercase: fold residues to upper case first.
+        at_spaces: cut at spaces (a text corpus: see :func:`cut`).
     """
     rng = random.Random(seed)
     kept: list[str] = []
@@ -67,7 +77,7 @@ def build_corpus(
             sequence = record.sequence.upper() if uppercase else record.sequence
             records_read += 1
             residues += len(sequence)
-            for segment in cut(sequence, segment_length):
+            for segment in cut(sequence, segment_length, at_spaces):
                 seen += 1
                 if not capacity:
                     fits = not sample_bp or kept_residues + len(segment) <= sample_bp

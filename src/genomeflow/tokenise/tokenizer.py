@@ -29,6 +29,14 @@ CLS, PAD, SEP, UNK, MASK = "<s>", "<pad>", "</s>", "<unk>", "<mask>"
 SPECIAL_TOKENS = [CLS, PAD, SEP, UNK, MASK]
 
 
+WORD_START = "\u2581"  # the Metaspace mark a text tokeniser puts before each word's first piece
+
+
+def visible(token: str) -> str:
+    """A token's characters without word-start marks: what its length counts."""
+    return token.replace(WORD_START, "")
+
+
 def kmer_words(sequence: str, k: int, stride: int) -> str:
     """Space-separated k-mers every ``stride`` residues; the last one ends at the sequence end.
 

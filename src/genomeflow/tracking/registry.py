@@ -60,8 +60,10 @@ def _registry_uri() -> str:
 
 def _resolve_version(
     client: Any, server: str, uri: str, name: str, alias: str | None, version: int | None
-) -> int:
-    """The version number ``uri`` names (aliases looked up now)."""
+) -> tuple[int, int]:
+    """The version number ``uri`` names (aliases looked up now), and when its registered model
+    was created (ms): numbers restart when a model is deleted and registered again, or the
+    tracking database is new, so the number alone does not name one version for ever."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -80,7 +82,7 @@ def _resolve_version(
                 f"{uri}: the model {name!r} has no alias {alias!r} (its aliases: {known}); "
                 "use one of those, or a version: models:/NAME/VERSION"
             )
-        return int(registered.aliases[alias])
+        return int(registered.aliases[alias]), registered.creation_timestamp
     assert version is not None
     try:
         client.get_model_version(name, str(version))
@@ -90,7 +92,7 @@ def _resolve_version(
                 f"{uri}: the model {name!r} has no version {version}; check the number"
             ) from error
         raise
-    return version
+    return version, registered.creation_timestamp
 
 
 def champion_uri(name: str) -> str | None:
@@ -147,8 +149,8 @@ def download_registered(uri: str, destination: str | Path | None = None) -> Path
     """The genomeflow model folder of a registered version, downloaded (once) and local.
 
     Versions never change, so a version is downloaded once into
-    ``<genomeflow home>/registry/<server>/<name>/<version>`` (or ``destination``) and reused;
-    an alias is looked up on every call.
+    ``<genomeflow home>/registry/<server>/<name>/<version>-<model created, ms>`` (or
+    ``destination``) and reused; an alias is looked up on every call.
 
     Args:
         uri: ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
@@ -171,10 +173,10 @@ def download_registered(uri: str, destination: str | Path | None = None) -> Path
     server = _registry_uri()
     client = MlflowClient(server, registry_uri=server)
     with recording(server, f"look up {uri}"):
-        version = _resolve_version(client, server, uri, name, alias, version)
+        version, created = _resolve_version(client, server, uri, name, alias, version)
     if destination is None:
         key = hashlib.sha256(server.encode()).hexdigest()[:12]
-        destination = genomeflow_home() / "registry" / key / name / str(version)
+        destination = genomeflow_home() / "registry" / key / name / f"{version}-{created}"
     destination = Path(destination)
     if not (destination / "MLmodel").is_file():
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -189,6 +191,12 @@ def download_registered(uri: str, destination: str | Path | None = None) -> Path
                 tracking_uri=server,
                 registry_uri=server,
             )
+            if not (partial / "MLmodel").is_file():  # MLflow downloads nothing without a word
+                raise InputError(
+                    f"{uri}: version {version} of {name!r} has no files in the artifact store "
+                    f"of {server} (they were deleted, or went with a store that kept them in "
+                    "memory); register the model again, or point the alias at another version"
+                )
     flavor = Model.load(str(destination / "MLmodel")).flavors.get("python_function", {})
     artifact = flavor.get("artifacts", {}).get(MODEL_ARTIFACT)
     if artifact is None:

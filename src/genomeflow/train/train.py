@@ -8,7 +8,8 @@ config, tokeniser, metrics.json, transformer.json, reports/).
 
 ``--architecture cnn`` takes the same path on residue windows (no tokeniser, none saved); on
 DNA/RNA its valid and test splits are scored on both strands (``strand_average``), as the saved
-classifier scores sequences.
+classifier scores sequences. On text a cnn reads the token windows of the dataset's tokeniser,
+as the transformers do, and its folder keeps the tokeniser.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from genomeflow.data.build import TOKENISER_FOLDER
 from genomeflow.errors import InputError
 from genomeflow.evaluate import Evaluation, write_evaluation
 from genomeflow.io.files import file_digests
+from genomeflow.models.residues import reads_residues
 from genomeflow.models.transformer import (
     CNN,
     DEFAULT_CONTEXT,
@@ -74,7 +76,7 @@ class Prepared:
     """A dataset made ready for a transformer stage.
 
     Attributes:
-        tokenizer: the dataset's tokeniser; None for a cnn (residues, no tokens).
+        tokenizer: the dataset's tokeniser; None for a cnn on residues (not text: no tokens).
         stride: ``--window-stride`` as given (0: half a window).
         strand_average: score both strands of evaluation splits (a cnn on DNA/RNA).
     """
@@ -89,8 +91,8 @@ class Prepared:
 
 
 def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> Prepared:
-    """Load the dataset (unless given) and its tokeniser (a cnn: none); derive spec, schedule
-    and runtime. The learning rate not given is the architecture's default."""
+    """Load the dataset (unless given) and its tokeniser (a cnn on residues: none); derive spec,
+    schedule and runtime. The learning rate not given is the architecture's default."""
     data = data or load_dataset(config.dataset)
     architecture, preset, checkpoint, tokenizer = config.architecture, config.preset, None, None
     if config.init_from:  # the checkpoint's architecture, size and context
@@ -108,7 +110,7 @@ def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> P
             )
         if checkpoint.architecture == CNN:
             checkpoint.check_alphabet(data.alphabet, str(config.dataset))
-        else:
+        if not reads_residues(checkpoint.architecture, data.alphabet):
             tokenizer = data.tokeniser()
             checkpoint.check_vocabulary(tokenizer, str(config.dataset))
         architecture, preset = checkpoint.architecture, checkpoint.preset
@@ -125,7 +127,7 @@ def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> P
             )
     else:
         max_length = context_length(config.architecture, config.max_length)
-    if architecture != CNN:
+    if not reads_residues(architecture, data.alphabet):
         tokenizer = tokenizer or data.tokeniser()
     if tokenizer is None:  # residue ids: pad 0, the alphabet's letters, a gap; no CLS/SEP
         from genomeflow.models.residues import PAD_ID, residue_vocabulary
@@ -181,8 +183,8 @@ def prepare(config: TransformerConfig, data: LabelledDataset | None = None) -> P
 
 
 def split_of(prepared: Prepared, frame: Any, evaluated: bool = True) -> Split:
-    """A data frame's sequences as windows, with their labels: token windows, or a cnn's
-    residue windows; ``evaluated`` (a split scored, not trained on) with the reverse strand's
+    """A data frame's sequences as windows, with their labels: token windows, or a residue
+    cnn's residue windows; ``evaluated`` (a split scored, not trained on) with the reverse strand's
     windows too when the model averages strands."""
     sequences = frame["sequence"].tolist()
     spec = prepared.spec
@@ -199,8 +201,8 @@ def split_of(prepared: Prepared, frame: Any, evaluated: bool = True) -> Split:
 
 
 def window_step(spec: ModelSpec, stride: int) -> int:
-    """Tokens (a cnn: residues) between window starts, ``--window-stride`` 0 resolved."""
-    if spec.architecture == CNN:
+    """Tokens (a residue cnn: residues) between window starts, ``--window-stride`` 0 resolved."""
+    if reads_residues(spec.architecture, spec.alphabet):
         from genomeflow.models.residues import residue_stride
 
         return residue_stride(spec.max_length, stride)
@@ -372,8 +374,8 @@ def save_model_folder(
     summary: TrainSummary,
     run_id: str | None,
 ) -> None:
-    """Weights (safetensors) + config.json, the tokeniser (a cnn has none), metrics.json and
-    the manifest."""
+    """Weights (safetensors) + config.json, the tokeniser (a residue cnn has none),
+    metrics.json and the manifest."""
     model.to("cpu").save_pretrained(folder, safe_serialization=True)
     tokeniser_files: list[str] = []
     if prepared.tokenizer is not None:

@@ -18,7 +18,7 @@ from genomeflow.tokenise.qc.common import (
     _publish,
     _tsv,
 )
-from genomeflow.tokenise.tokenizer import UNK, GenomeTokenizer
+from genomeflow.tokenise.tokenizer import UNK, GenomeTokenizer, visible
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,9 @@ def _coverage(tokenizer: GenomeTokenizer, paths: Sequence[str | os.PathLike[str]
     else:
 
         def covered_by(tokens: list[str], length: int) -> int:
-            # Unigram, BPE and char tokens are the residues they cover, side by side.
-            return sum(len(token) for token in tokens if token != UNK)
+            # Unigram, BPE and char tokens are the residues they cover, side by side (text:
+            # the characters, word-start marks left out).
+            return sum(len(visible(token)) for token in tokens if token != UNK)
 
     records = residues = covered = tokens = unknown = 0
     # Duplicate ids do not matter here: every record is measured on its own.
@@ -152,10 +153,12 @@ def _coverage(tokenizer: GenomeTokenizer, paths: Sequence[str | os.PathLike[str]
     with tqdm(desc="tokenising", unit="bp", unit_scale=True, disable=None) as progress:
         for record in stream:
             pieces = tokenizer.tokens(record.sequence)
-            length = len(record.sequence)
+            # Text is measured in characters other than the spaces between words (the reader
+            # leaves one between each), which tokens carry as word-start marks.
+            length = len(record.sequence) - record.sequence.count(" ")
             records += 1
             residues += length
-            covered += covered_by(pieces, length)
+            covered += min(length, covered_by(pieces, length))  # NFKC may lengthen text
             tokens += len(pieces)
             unknown += pieces.count(UNK)
             progress.update(length)
@@ -179,7 +182,8 @@ def inspect_tokeniser(
         InputError: a missing or non-tokeniser folder; a missing or invalid sequence file.
     """
     tokenizer = GenomeTokenizer.load(folder)
-    lengths = Counter(len(token) for token in tokenizer.vocabulary() if token not in _SPECIALS)
+    vocabulary = tokenizer.vocabulary()
+    lengths = Counter(len(visible(token)) for token in vocabulary if token not in _SPECIALS)
     if isinstance(fasta, (str, os.PathLike)):
         fasta = [fasta]  # a lone path is one file, not a sequence of characters
     return InspectionResult(

@@ -188,3 +188,28 @@ def test_token_qc_puts_a_text_vocabulary_beside_a_dna_one(corpus, tmp_path):
     assert run("tokens", "compare", f"{w}/text", f"{w}/dna", "-o", f"{w}/cmp") == 0
     comparison = json.loads((w / "cmp" / "comparison.json").read_text())
     assert comparison and (w / "cmp" / "scores.png").is_file()
+
+
+def test_predict_and_interpret_read_new_tables_by_the_training_columns(corpus, tmp_path):
+    import pandas as pd
+
+    w = tmp_path
+    frame = pd.read_csv(corpus["table"]).rename(columns={"text": "body", "label": "topic"})
+    frame.to_csv(w / "docs.csv", index=False)
+    assert run("tokenise", f"{w}/docs.csv", "--text-column", "body", "-o", f"{w}/tok",
+               "--vocab-size", "150") == 0  # fmt: skip
+    assert run("dataset", f"{w}/docs.csv", "--text-column", "body", "--label-column", "topic",
+               "-t", f"{w}/tok", "-o", f"{w}/ds") == 0  # fmt: skip
+    assert run("baseline", f"{w}/ds", "-o", f"{w}/model", "--features", "count",
+               "--model", "logreg", "--folds", "0") == 0  # fmt: skip
+    recorded = json.loads((w / "model" / "baseline.json").read_text())["dataset"]
+    assert recorded["text_columns"] == {"text": "body", "label": "topic"}
+    # New documents in a table of the same layout: no column flags needed.
+    frame.head(6).to_csv(w / "new.csv", index=False)
+    assert run("predict", f"{w}/model", f"{w}/new.csv", "-o", f"{w}/p.csv") == 0
+    assert len(pd.read_csv(w / "p.csv")) == 6
+    assert run("train", f"{w}/ds", "-o", f"{w}/tmodel", "--preset", "tiny", "--epochs", "1") == 0
+    assert run("interpret", f"{w}/tmodel", "--inputs", f"{w}/new.csv", "-o", f"{w}/ig",
+               "--steps", "4", "--no-motif-discovery") == 0  # fmt: skip
+    explained = json.loads((w / "ig" / "interpret.json").read_text())
+    assert explained["sequences"] == 6

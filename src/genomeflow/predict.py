@@ -21,7 +21,12 @@ from genomeflow.io.files import check_readable
 from genomeflow.io.sequences import read_sequence_files
 from genomeflow.io.text import TextColumns
 from genomeflow.models.checkpoint import quiet_transformers
-from genomeflow.models.loading import check_sequence_inputs, load_classifier, model_manifest
+from genomeflow.models.loading import (
+    check_sequence_inputs,
+    load_classifier,
+    model_manifest,
+    trained_columns,
+)
 from genomeflow.sequence.complement import reverse_complement
 from genomeflow.storage import atomic_output, check_writable
 from genomeflow.tracking.registry import resolve_model
@@ -96,8 +101,10 @@ def predict_files(config: PredictConfig) -> PredictSummary:
         f"the model {config.model}",
         config.reverse_complement,
     )
-    if alphabet.is_text and config.alphabet is None:  # a text model reads its inputs as text
-        config = dataclasses.replace(config, alphabet=alphabet)
+    if alphabet.is_text and config.alphabet is None:  # a text model reads its inputs as text,
+        # from the column of its training table unless one is named
+        column = config.text_column or trained_columns(folder, manifest).text
+        config = dataclasses.replace(config, alphabet=alphabet, text_column=column)
     # Every record read and checked once before the model loads: a bad record further down
     # is reported before any model work, and the bar below gets its total and ETA.
     total = _count(config)

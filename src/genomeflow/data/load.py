@@ -10,7 +10,7 @@ from genomeflow.data.build import MANIFEST, TOKENISER_FOLDER
 from genomeflow.data.split import SPLITS
 from genomeflow.errors import InputError
 from genomeflow.io.files import check_digests
-from genomeflow.storage import read_manifest
+from genomeflow.storage import file_digest, read_manifest
 from genomeflow.tokenise.tokenizer import GenomeTokenizer
 
 COLUMNS = ["id", "group", "sequence", "label", "strand"]  # what classic models need
@@ -54,6 +54,23 @@ class LabelledDataset:
                 f"{source or self.folder}: the {split} split is empty; rebuild the dataset"
             )
         return rows
+
+    def provenance(self, given: str | Path) -> dict[str, Any]:
+        """A model manifest's ``dataset`` entry: the dataset as the user gave it, its manifest's
+        digest, how its split was grouped, and (text) the columns its table was read from, which
+        predict and interpret then read new tables by."""
+        entry = {
+            "path": str(given),
+            "digest": file_digest(self.folder / MANIFEST),
+            "grouping": self.manifest.get("grouping", {"method": "id"}),  # older: by id
+        }
+        if self.alphabet == "text":
+            config = self.manifest.get("config", {})
+            entry["text_columns"] = {
+                "text": config.get("text_column") or "text",
+                "label": config.get("label_column") or "label",
+            }
+        return entry
 
     def tokeniser(self) -> GenomeTokenizer:
         """The dataset's own copy of its tokeniser (older folders: the recorded path)."""

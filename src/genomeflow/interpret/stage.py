@@ -6,6 +6,7 @@ words that carry it (genomeflow.interpret.documents)."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import itertools
 import logging
@@ -91,11 +92,12 @@ def _records(
     return ids, sequences, labels
 
 
-def _check(config: InterpretConfig) -> tuple[Path, Alphabet]:
+def _check(config: InterpretConfig) -> tuple[Path, Alphabet, InterpretConfig]:
     """The folder and alphabet of the transformer to explain, once every input was checked
     against its manifest: input files readable and of its alphabet (a text model's: a text
-    corpus), literal sequences too, --labels its classes, and the output folder writable."""
-    from genomeflow.models.loading import check_sequence_inputs, model_manifest
+    corpus, read by the columns of its training table unless named), literal sequences too,
+    --labels its classes, and the output folder writable; and the config to read them by."""
+    from genomeflow.models.loading import check_sequence_inputs, model_manifest, trained_columns
     from genomeflow.tracking.registry import resolve_model
 
     check_writable(config.output)
@@ -113,8 +115,14 @@ def _check(config: InterpretConfig) -> tuple[Path, Alphabet]:
             )
     alphabet = Alphabet.parse(manifest["alphabet"])
     if alphabet.is_text:
+        trained = trained_columns(folder, manifest)
+        config = dataclasses.replace(
+            config,
+            text_column=config.text_column or trained.text,
+            label_column=config.label_column or trained.label,
+        )
         check_text_inputs(config, config.model)
-        return Path(folder), alphabet
+        return Path(folder), alphabet, config
     if config.alphabet is Alphabet.TEXT:
         raise InputError(
             f"--alphabet text/--text-column: the model {config.model} reads {alphabet.value} "
@@ -129,7 +137,7 @@ def _check(config: InterpretConfig) -> tuple[Path, Alphabet]:
         config.inputs, config.alphabet, manifest, f"the model {config.model}"
     )
     check_characters(config.sequences, alphabet)
-    return Path(folder), alphabet
+    return Path(folder), alphabet, config
 
 
 def _load(folder: Path, config: InterpretConfig) -> Any:
@@ -152,7 +160,7 @@ def _not_a_transformer(location: str) -> InputError:
 
 def interpret_sequences(config: InterpretConfig) -> InterpretSummary:
     """Attribute every input towards its target class; write the report folder."""
-    folder, alphabet = _check(config)
+    folder, alphabet, config = _check(config)
     ids, sequences, labels = _records(config, alphabet)  # a bad record fails before loading
     classifier = _load(folder, config)
     attributor = Attributor(

@@ -10,6 +10,7 @@ from typing import Any
 
 from genomeflow.errors import InputError
 from genomeflow.io.sequences import matching_alphabet
+from genomeflow.io.text import TextColumns
 from genomeflow.models import baseline, ensemble, transformer
 from genomeflow.models.classifier import TransformerClassifier
 from genomeflow.sequence.alphabet import Alphabet
@@ -57,6 +58,17 @@ def load_classifier(folder: str | Path) -> Any:
         members = [load_classifier(m) for m in ensemble.member_folders(folder)]
         return ensemble.EnsembleClassifier(members, manifest)
     return TransformerClassifier(folder)
+
+
+def trained_columns(folder: str | Path, manifest: dict[str, Any]) -> TextColumns:
+    """The text and label columns of the table a text model was trained from (an ensemble: its
+    first member's), for reading new tables the same way; ``text``/``label`` for folders that
+    do not record them (older ones, plain-file corpora)."""
+    if "members" in manifest:
+        first = ensemble.member_folders(folder)[0]
+        return trained_columns(first, model_manifest(first)[1])
+    named = manifest.get("dataset", {}).get("text_columns") or {}
+    return TextColumns(named.get("text", "text"), named.get("label", "label"))
 
 
 def check_sequence_inputs(

@@ -21,7 +21,6 @@ from tqdm import tqdm
 from genomeflow import __version__
 from genomeflow.config import BaselineConfig
 from genomeflow.data import grouped_folds, load_dataset
-from genomeflow.data.build import MANIFEST as DATASET_MANIFEST
 from genomeflow.data.build import TOKENISER_FOLDER
 from genomeflow.evaluate import Evaluation, evaluate_predictions, write_evaluation
 from genomeflow.evaluate.folds import fold_summary, fold_table, plot_folds
@@ -39,7 +38,6 @@ from genomeflow.sequence.alphabet import Alphabet
 from genomeflow.storage import (
     atomic_directory,
     check_writable,
-    file_digest,
     write_json,
 )
 from genomeflow.sweep import SweepSpec, run_sweep
@@ -238,11 +236,7 @@ def _save(folder, config, featuriser, model, tokenizer, data, summary) -> None:
         "params": model.params,
         "label_names": data.label_names,
         "alphabet": data.alphabet,
-        "dataset": {
-            "path": str(config.dataset),
-            "digest": file_digest(data.folder / DATASET_MANIFEST),
-            "grouping": data.manifest.get("grouping", {"method": "id"}),  # older: by id
-        },
+        "dataset": data.provenance(config.dataset),
         "metrics": summary.metrics(),
         # What the classifier loads, so a damaged file is named when it is loaded again.
         "files": file_digests(

@@ -24,7 +24,6 @@ from typing import Any
 from genomeflow import __version__
 from genomeflow.config import HYPERPARAMETERS, TrainConfig, TransformerConfig
 from genomeflow.data import LabelledDataset, load_dataset
-from genomeflow.data.build import MANIFEST as DATASET_MANIFEST
 from genomeflow.data.build import TOKENISER_FOLDER
 from genomeflow.errors import InputError
 from genomeflow.evaluate import Evaluation, write_evaluation
@@ -48,7 +47,6 @@ from genomeflow.storage import (
     atomic_directory,
     check_outputs,
     check_writable,
-    file_digest,
     write_json,
 )
 from genomeflow.sweep.katib_metrics import KATIB_METRICS
@@ -401,11 +399,7 @@ def save_model_folder(
         "strand_average": prepared.strand_average,
         "label_names": prepared.data.label_names,
         "alphabet": prepared.data.alphabet,
-        "dataset": {
-            "path": str(config.dataset),
-            "digest": file_digest(prepared.data.folder / DATASET_MANIFEST),
-            "grouping": prepared.data.manifest.get("grouping", {"method": "id"}),  # older: by id
-        },
+        "dataset": prepared.data.provenance(config.dataset),
         "run_id": run_id,
         "examples": [s[:500] for s in valid.head(2)],  # an input example for the registry
         "metrics": summary.metrics(),

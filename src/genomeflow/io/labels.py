@@ -12,12 +12,10 @@ from pathlib import Path
 from genomeflow.errors import InputError
 from genomeflow.io.files import open_input
 from genomeflow.io.sequences import SequenceRecord, read_sequence_files, read_sequences
-from genomeflow.io.text import TextColumns, file_classes, read_documents
+from genomeflow.io.text import SEQUENCE_SUFFIXES, TextColumns, file_classes, read_documents
 from genomeflow.sequence.alphabet import Alphabet
 
 log = logging.getLogger(__name__)
-
-SEQUENCE_SUFFIXES = {".fa", ".fasta", ".fas", ".fna", ".ffn", ".faa", ".frn", ".fq", ".fastq"}
 
 
 def label_from_path(path: str | os.PathLike[str]) -> str:

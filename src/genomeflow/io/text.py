@@ -228,9 +228,9 @@ def _cell(path: Path, place: str, row: int, column: str, value: Any, flag: str |
     return value.strip() if flag is None else value
 
 
-def _text_table(path: Path, kind: str | None, wanted: list[str]) -> Iterator[tuple[int, list]]:
+def _text_table(path: Path, kind: str, wanted: list[str]) -> Iterator[tuple[int, list]]:
     """``(row, [values of wanted columns])`` of a CSV, TSV or JSON Lines table."""
-    with open_input(path, f"{kind.upper() if kind else ''} table") as binary:
+    with open_input(path, f"{kind.upper()} table") as binary:
         _refuse_sequences(path, binary.peek(8192))  # type: ignore[attr-defined]
         text = io.TextIOWrapper(binary, encoding="utf-8", newline="" if kind != "jsonl" else None)
         if kind == "jsonl":
